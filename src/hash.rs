@@ -1,0 +1,210 @@
+//! Hashing: one read pass computes MD5, SHA-1 and SHA-256 together. This module
+//! opens and reads the file and does nothing else: no database, no network, no
+//! writes. It opens without following symlinks (unless asked) and refuses anything
+//! that is not a regular file once opened, so a file swapped for a FIFO or a
+//! symlink between the walk and the open can neither block nor redirect a scan.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::attrs::StatKey;
+
+/// Read buffer per hashing thread: large reads mean few syscalls.
+pub const READ_BUF: usize = 1 << 20;
+/// The hashers are fed in slices small enough to stay in L2 while all three run.
+const FEED: usize = 64 << 10;
+/// How many times a file that changes while it is read is read again.
+const MAX_ATTEMPTS: usize = 4;
+
+/// Hex digests of one file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub md5: String,
+    pub sha1: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("vanished before it could be read")]
+    Vanished,
+    #[error("is no longer a regular file")]
+    NotRegular,
+    #[error("kept changing while it was read ({MAX_ATTEMPTS} attempts)")]
+    KeptChanging,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Hashes everything `r` yields, using `buf` as the read buffer.
+pub fn digest_reader(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(Digests, u64)> {
+    let mut md5 = Md5::new();
+    let mut sha1 = Sha1::new();
+    let mut sha256 = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        total += n as u64;
+        for chunk in buf[..n].chunks(FEED) {
+            md5.update(chunk);
+            sha1.update(chunk);
+            sha256.update(chunk);
+        }
+    }
+    let digests = Digests {
+        md5: hex::encode(md5.finalize()),
+        sha1: hex::encode(sha1.finalize()),
+        sha256: hex::encode(sha256.finalize()),
+    };
+    Ok((digests, total))
+}
+
+/// Hashes a byte slice (tests and known vectors).
+pub fn digest_bytes(data: &[u8]) -> Digests {
+    let mut buf = vec![0u8; FEED];
+    digest_reader(&mut &data[..], &mut buf)
+        .expect("reading a slice cannot fail")
+        .0
+}
+
+/// Opens `path` read-only without changing its access time and, unless
+/// `follow_symlinks`, without following a symlink.
+fn open(path: &Path, follow_symlinks: bool) -> io::Result<File> {
+    let nofollow = if follow_symlinks { 0 } else { libc::O_NOFOLLOW };
+    // O_NONBLOCK: opening a FIFO that replaced the file must not hang the scan.
+    let flags = nofollow | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_NOATIME)
+        .open(path)
+    {
+        // O_NOATIME is only allowed to the file's owner (or root).
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            OpenOptions::new().read(true).custom_flags(flags).open(path)
+        }
+        other => other,
+    }
+}
+
+/// Reads `path` once and returns the metadata of what was read (from `fstat` of the
+/// open file) with its digests. A file larger than `max_size` is not read: its
+/// digests are `None`. A file whose size, mtime or ctime moved during the read is
+/// read again, up to a few times.
+pub fn hash_file(
+    path: &Path,
+    follow_symlinks: bool,
+    max_size: u64,
+    buf: &mut [u8],
+) -> Result<(Metadata, Option<Digests>), HashError> {
+    for _ in 0..MAX_ATTEMPTS {
+        let mut file = match open(path, follow_symlinks) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(HashError::Vanished),
+            // ELOOP: the path became a symlink and we do not follow it.
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(HashError::NotRegular),
+            Err(e) => return Err(e.into()),
+        };
+        let before = file.metadata()?;
+        if !before.is_file() {
+            return Err(HashError::NotRegular);
+        }
+        if before.len() > max_size {
+            return Ok((before, None));
+        }
+        // SAFETY: plain advisory call on a valid descriptor we own.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+        }
+        let (digests, _) = digest_reader(&mut file, buf)?;
+        let after = file.metadata()?;
+        if StatKey::of(&before) == StatKey::of(&after) {
+            return Ok((after, Some(digests)));
+        }
+        tracing::debug!(path = %path.display(), "changed while being read; reading it again");
+    }
+    Err(HashError::KeptChanging)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vectors() {
+        let d = digest_bytes(b"");
+        assert_eq!(d.md5, "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(d.sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(
+            d.sha256,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let d = digest_bytes(b"abc");
+        assert_eq!(d.md5, "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(d.sha1, "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_change_the_result() {
+        // 3 MiB + 7 bytes crosses both the read buffer and the feed slice size.
+        let data: Vec<u8> = (0..(3 * READ_BUF + 7))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut small = vec![0u8; 4096 + 3];
+        let (a, n) = digest_reader(&mut &data[..], &mut small).unwrap();
+        let mut big = vec![0u8; READ_BUF];
+        let (b, _) = digest_reader(&mut &data[..], &mut big).unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn hash_file_refuses_symlinks_and_fifos_and_skips_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"abc").unwrap();
+        let mut buf = vec![0u8; READ_BUF];
+        let (md, d) = hash_file(&f, false, 1 << 20, &mut buf).unwrap();
+        assert_eq!(md.len(), 3);
+        assert_eq!(d.unwrap().sha256, digest_bytes(b"abc").sha256);
+
+        let (_, none) = hash_file(&f, false, 2, &mut buf).unwrap();
+        assert!(none.is_none(), "over max_file_size: no hashes");
+
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(matches!(
+            hash_file(&link, false, 1 << 20, &mut buf),
+            Err(HashError::NotRegular)
+        ));
+        assert!(hash_file(&link, true, 1 << 20, &mut buf).is_ok());
+
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(matches!(
+            hash_file(&fifo, false, 1 << 20, &mut buf),
+            Err(HashError::NotRegular)
+        ));
+        assert!(matches!(
+            hash_file(&dir.path().join("gone"), false, 1, &mut buf),
+            Err(HashError::Vanished)
+        ));
+    }
+}

@@ -1,0 +1,14 @@
+//! fimvt: a file integrity monitor that keeps its history in SQLite and writes
+//! Wazuh-compatible FIM alerts. The binary in `main.rs` is a thin shell over this
+//! library; see ARCHITECTURE.md for the data flow and the invariants.
+
+pub mod alert;
+pub mod attrs;
+pub mod cli;
+pub mod config;
+pub mod fim;
+pub mod hash;
+pub mod lock;
+pub mod scan;
+pub mod store;
+pub mod textutil;

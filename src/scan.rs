@@ -1,0 +1,436 @@
+//! The full scan: walks every configured folder, re-reads what may have changed,
+//! compares with the store and raises added / modified / deleted alerts. The first
+//! completed scan of a database is the baseline: it records and raises nothing.
+//!
+//! Three stages run at once: one walker thread (readdir + lstat, and the decision
+//! whether a file must be re-read), a pool of hashing threads (one per core by
+//! default), and the calling thread, which is the only one that writes alerts and
+//! the database. The walker skips re-reading a file whose size, mode, owner,
+//! inode, mtime and ctime all match the store (`rehash = "changed"`).
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::alert::AlertSink;
+use crate::attrs::{FileState, NameCache, StatKey};
+use crate::config::{Config, Rehash, Verdict};
+use crate::fim::{EventKind, FimEvent, ScanMode, changed_attributes};
+use crate::hash::{Digests, HashError, READ_BUF, hash_file};
+use crate::store::{ScanTotals, Store, StoreError};
+use crate::textutil::escape_path;
+
+/// Writes are committed (alerts synced first) at least this often...
+const BATCH_OPS: usize = 4096;
+/// ...and at least this often in time, so a long scan keeps its progress.
+const BATCH_TIME: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("writing alerts: {0}")]
+    Alerts(#[source] std::io::Error),
+}
+
+/// What a scan did, for the one-line summary and the `scans` table.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSummary {
+    pub totals: ScanTotals,
+    pub baseline: bool,
+    /// Files recorded without hashes because they exceed `max_file_size`.
+    pub unhashed: u64,
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for ScanSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.totals;
+        write!(
+            f,
+            "{}: {} files, {} bytes, {} added, {} modified, {} deleted, {} errors, {:.2} s",
+            if self.baseline {
+                "baseline scan complete"
+            } else {
+                "scan complete"
+            },
+            t.files,
+            t.bytes,
+            t.added,
+            t.modified,
+            t.deleted,
+            t.errors,
+            self.elapsed.as_secs_f64(),
+        )?;
+        if self.unhashed > 0 {
+            write!(
+                f,
+                " ({} files over max_file_size recorded without hashes)",
+                self.unhashed
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A file the walker wants read.
+struct Work {
+    path: PathBuf,
+    dir: usize,
+    /// The store has a row for it.
+    known: bool,
+}
+
+/// What reaches the writer. Each message is moved once through a channel, so
+/// the size gap between variants costs nothing worth an allocation per file.
+#[allow(clippy::large_enum_variant)]
+enum Outcome {
+    /// Seen and, by its stat fields, unchanged.
+    Unchanged { path: PathBuf, size: u64 },
+    Read {
+        path: PathBuf,
+        known: bool,
+        result: Result<(Metadata, Option<Digests>), HashError>,
+    },
+    /// A folder could not be walked (or a symlink loop was found).
+    WalkError(String),
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs one full scan in `mode` and records it.
+pub fn scan(
+    cfg: &Config,
+    store: &Store,
+    sink: &mut AlertSink,
+    mode: ScanMode,
+) -> Result<ScanSummary, ScanError> {
+    let started = Instant::now();
+    let baseline = !store.has_completed_scan()?;
+    let scan_id =
+        store.scan_started(if baseline { "baseline" } else { "scheduled" }, unix_now())?;
+    let index = store.stat_index()?;
+
+    let mut w = Writer {
+        cfg,
+        store,
+        sink,
+        mode,
+        baseline,
+        names: NameCache::default(),
+        summary: ScanSummary {
+            baseline,
+            ..Default::default()
+        },
+        pending: 0,
+        last_commit: Instant::now(),
+    };
+    store.begin()?;
+    let unseen = std::thread::scope(|s| -> Result<HashMap<PathBuf, StatKey>, ScanError> {
+        let (work_tx, work_rx) = bounded::<Work>(1024);
+        let (out_tx, out_rx) = bounded::<Outcome>(1024);
+        for _ in 0..cfg.scan.threads {
+            let (work_rx, out_tx) = (work_rx.clone(), out_tx.clone());
+            s.spawn(move || hash_worker(cfg, work_rx, out_tx));
+        }
+        drop(work_rx);
+        let walker = s.spawn(move || walk(cfg, index, work_tx, out_tx));
+        for outcome in out_rx.iter() {
+            w.handle(outcome)?;
+        }
+        Ok(walker.join().expect("the walker thread does not panic"))
+    })?;
+    w.deletions(unseen)?;
+    w.commit()?;
+    w.summary.elapsed = started.elapsed();
+    store.scan_finished(scan_id, unix_now(), &w.summary.totals)?;
+    Ok(w.summary)
+}
+
+/// Walks every configured folder, sending files to read to `work` and unchanged
+/// ones straight to `out`. Returns the index entries it did not see.
+fn walk(
+    cfg: &Config,
+    mut index: HashMap<PathBuf, StatKey>,
+    work: Sender<Work>,
+    out: Sender<Outcome>,
+) -> HashMap<PathBuf, StatKey> {
+    for (d, dir) in cfg.directories.iter().enumerate() {
+        let walker = walkdir::WalkDir::new(&dir.path)
+            .follow_links(dir.follow_symlinks)
+            .into_iter();
+        let walker = walker.filter_entry(|e| {
+            if !e.file_type().is_dir() {
+                return true;
+            }
+            // Another, more specific entry walks its own tree with its own settings.
+            if e.depth() > 0 && cfg.directories.iter().any(|o| o.path == e.path()) {
+                return false;
+            }
+            matches!(cfg.classify(e.path(), e.file_type()), Verdict::Dir { .. })
+        });
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let at = e.path().map(escape_path).unwrap_or_default();
+                    let why = match e.loop_ancestor() {
+                        Some(a) => format!("symlink loop back to {}", escape_path(a)),
+                        None => e
+                            .io_error()
+                            .map(|io| io.to_string())
+                            .unwrap_or_else(|| e.to_string()),
+                    };
+                    if out
+                        .send(Outcome::WalkError(format!("{at}: {why}")))
+                        .is_err()
+                    {
+                        return index;
+                    }
+                    continue;
+                }
+            };
+            if !matches!(cfg.classify(entry.path(), entry.file_type()), Verdict::File { dir } if dir == d)
+            {
+                continue;
+            }
+            let md = match entry.metadata() {
+                Ok(md) => md,
+                Err(_) => {
+                    // Vanished between readdir and lstat: the reader reports it.
+                    let known = index.remove(entry.path()).is_some();
+                    if work
+                        .send(Work {
+                            path: entry.into_path(),
+                            dir: d,
+                            known,
+                        })
+                        .is_err()
+                    {
+                        return index;
+                    }
+                    continue;
+                }
+            };
+            let now = StatKey::of(&md);
+            let sent = match index.remove(entry.path()) {
+                Some(old) if old == now && cfg.scan.rehash == Rehash::Changed => out
+                    .send(Outcome::Unchanged {
+                        path: entry.into_path(),
+                        size: now.size,
+                    })
+                    .is_ok(),
+                old => work
+                    .send(Work {
+                        path: entry.into_path(),
+                        dir: d,
+                        known: old.is_some(),
+                    })
+                    .is_ok(),
+            };
+            if !sent {
+                return index;
+            }
+        }
+    }
+    index
+}
+
+fn hash_worker(cfg: &Config, work: Receiver<Work>, out: Sender<Outcome>) {
+    let mut buf = vec![0u8; READ_BUF];
+    for Work { path, dir, known } in work.iter() {
+        let d = &cfg.directories[dir];
+        let result = hash_file(&path, d.follow_symlinks, d.max_file_size, &mut buf);
+        if out
+            .send(Outcome::Read {
+                path,
+                known,
+                result,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The single writer: turns outcomes into alerts and rows.
+struct Writer<'a> {
+    cfg: &'a Config,
+    store: &'a Store,
+    sink: &'a mut AlertSink,
+    mode: ScanMode,
+    baseline: bool,
+    names: NameCache,
+    summary: ScanSummary,
+    pending: usize,
+    last_commit: Instant,
+}
+
+impl Writer<'_> {
+    fn handle(&mut self, outcome: Outcome) -> Result<(), ScanError> {
+        match outcome {
+            Outcome::Unchanged { path, size } => {
+                self.summary.totals.files += 1;
+                self.summary.totals.bytes += size;
+                self.store.touch_file(&path, unix_now())?;
+            }
+            Outcome::Read {
+                path,
+                known,
+                result: Ok((md, digests)),
+            } => {
+                let after = FileState::from_metadata(&md, digests, &mut self.names);
+                self.summary.totals.files += 1;
+                self.summary.totals.bytes += after.size;
+                if after.digests.is_none() {
+                    self.summary.unhashed += 1;
+                    tracing::warn!(
+                        path = %escape_path(&path),
+                        size = after.size,
+                        "larger than max_file_size: attributes recorded, hashing skipped"
+                    );
+                }
+                let before = if known {
+                    self.store.get_file(&path)?
+                } else {
+                    None
+                };
+                self.record(path, before, Some(after))?;
+            }
+            Outcome::Read {
+                path,
+                known,
+                result: Err(e),
+            } => {
+                self.summary.totals.errors += 1;
+                tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
+                // A recorded file that is gone, or is no longer a regular file, was
+                // deleted as far as FIM is concerned.
+                if known && matches!(e, HashError::Vanished | HashError::NotRegular) {
+                    let before = self.store.get_file(&path)?;
+                    self.record(path, before, None)?;
+                }
+            }
+            Outcome::WalkError(msg) => {
+                self.summary.totals.errors += 1;
+                tracing::warn!("cannot scan {msg}");
+            }
+        }
+        self.maybe_commit()
+    }
+
+    /// Compares the two states of `path`, raises the alert if any, and records.
+    fn record(
+        &mut self,
+        path: PathBuf,
+        before: Option<FileState>,
+        after: Option<FileState>,
+    ) -> Result<(), ScanError> {
+        let now = unix_now();
+        let (kind, changed) = match (&before, &after) {
+            (None, None) => return Ok(()),
+            (None, Some(_)) => (EventKind::Added, vec![]),
+            (Some(_), None) => (EventKind::Deleted, vec![]),
+            (Some(b), Some(a)) => {
+                let changed = changed_attributes(b, a);
+                if changed.is_empty() {
+                    // Only unchecked fields moved (ctime, say): refresh silently.
+                    self.store.upsert_file(&path, a, now)?;
+                    return Ok(());
+                }
+                (EventKind::Modified, changed)
+            }
+        };
+        match &after {
+            Some(a) => self.store.upsert_file(&path, a, now)?,
+            None => self.store.delete_file(&path)?,
+        }
+        if self.baseline {
+            return Ok(());
+        }
+        let t = &mut self.summary.totals;
+        match kind {
+            EventKind::Added => t.added += 1,
+            EventKind::Modified => t.modified += 1,
+            EventKind::Deleted => t.deleted += 1,
+        }
+        let ev = FimEvent {
+            kind,
+            mode: self.mode,
+            path,
+            before,
+            after,
+            changed,
+        };
+        // The alert goes out before the commit that records it (see `commit`).
+        let id = self.sink.fim(&ev).map_err(ScanError::Alerts)?;
+        self.store.insert_event(&id, now, &ev)?;
+        Ok(())
+    }
+
+    /// Handles the recorded files the walk did not see.
+    fn deletions(&mut self, unseen: HashMap<PathBuf, StatKey>) -> Result<(), ScanError> {
+        let mut paths: Vec<PathBuf> = unseen.into_keys().collect();
+        paths.sort();
+        for path in paths {
+            let still_monitored = self.cfg.file_rules_match(&path).is_some();
+            match std::fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && still_monitored => {
+                    let before = self.store.get_file(&path)?;
+                    self.record(path, before, None)?;
+                }
+                _ if !still_monitored => {
+                    // The configuration no longer covers it: forget it, but say so.
+                    tracing::info!(path = %escape_path(&path), "no longer monitored; removed from the store");
+                    self.store.delete_file(&path)?;
+                }
+                Ok(md) if !(md.is_file() || md.file_type().is_symlink() && self.follows(&path)) => {
+                    // Replaced by a folder, FIFO, device or symlink: the file is gone.
+                    let before = self.store.get_file(&path)?;
+                    self.record(path, before, None)?;
+                }
+                _ => {
+                    // It exists but the walk could not reach it (an unreadable
+                    // folder): keep its row rather than report a false deletion.
+                    tracing::warn!(path = %escape_path(&path), "not reached by this scan; keeping its last state");
+                }
+            }
+            self.maybe_commit()?;
+        }
+        Ok(())
+    }
+
+    fn follows(&self, path: &Path) -> bool {
+        self.cfg
+            .owner_of(path)
+            .is_some_and(|(_, d)| d.follow_symlinks)
+    }
+
+    fn maybe_commit(&mut self) -> Result<(), ScanError> {
+        self.pending += 1;
+        if self.pending >= BATCH_OPS || self.last_commit.elapsed() >= BATCH_TIME {
+            self.commit()?;
+            self.store.begin()?;
+        }
+        Ok(())
+    }
+
+    /// Alerts first, durably; then the database. A crash between the two repeats
+    /// the alerts on the next scan; it can never lose one.
+    fn commit(&mut self) -> Result<(), ScanError> {
+        self.sink.sync().map_err(ScanError::Alerts)?;
+        self.store.commit()?;
+        self.pending = 0;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+}
