@@ -385,13 +385,26 @@ impl Cx<'_> {
         };
         let line = self.line_of(span.start);
         let line_text = self.text.lines().nth(line - 1).unwrap_or("");
-        let section = self
+        let headers: Vec<&str> = self
             .text
             .lines()
             .take(line)
-            .filter(|l| l.trim_start().starts_with('['))
-            .last();
-        let section = section.map(|s| s.trim().trim_matches(['[', ']']).trim().to_string());
+            .map(str::trim)
+            .filter(|l| l.starts_with('['))
+            .collect();
+        // `[[directories]]` is an array: name the entry, as validation errors do.
+        let section = headers.last().map(|h| {
+            let name = h.trim_matches(['[', ']']).trim();
+            if h.starts_with("[[") {
+                let index = headers
+                    .iter()
+                    .filter(|o| o.starts_with("[[") && o.trim_matches(['[', ']']).trim() == name)
+                    .count();
+                format!("{name}[{}]", index - 1)
+            } else {
+                name.to_string()
+            }
+        });
         let key = match line_text.split_once('=') {
             Some((k, _)) if !line_text.trim_start().starts_with('[') => k.trim().to_string(),
             _ => String::new(),
@@ -851,7 +864,7 @@ mod tests {
     fn wrong_type_names_line_and_key() {
         let e = load("[[directories]]\npath = \"watched\"\nrealtime = \"yes\"\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
-        assert_eq!(e.key, "directories.realtime", "{e}");
+        assert_eq!(e.key, "directories[0].realtime", "{e}");
     }
 
     #[test]

@@ -1,0 +1,6 @@
+//! fimvt's integration tests: one binary, with shared helpers in `util`.
+
+mod cli;
+mod golden;
+mod scan;
+mod util;

@@ -1,0 +1,117 @@
+//! Test helpers: a temporary monitored tree with its own config and data folder,
+//! a runner for the built `fimvt` binary, and readers for its outputs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Tree {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tree {
+    /// A tree with an empty `watched/` folder and a config monitoring it.
+    pub fn new() -> Tree {
+        Tree::with_settings("")
+    }
+
+    /// As `new`, with extra lines appended to the `[[directories]]` block.
+    pub fn with_settings(extra: &str) -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("watched")).unwrap();
+        let t = Tree { dir };
+        t.write_config(&format!(
+            "[general]\ndata_dir = \"var\"\nhostname = \"testhost\"\n[[directories]]\npath = \"watched\"\n{extra}\n"
+        ));
+        t
+    }
+
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("fimvt.toml")
+    }
+
+    pub fn root(&self) -> PathBuf {
+        std::fs::canonicalize(self.dir.path().join("watched")).unwrap()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn data(&self, name: &str) -> PathBuf {
+        self.dir.path().join("var").join(name)
+    }
+
+    /// Writes a file under `watched/`, creating its folders.
+    pub fn write(&self, rel: &str, content: &[u8]) -> PathBuf {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    pub fn fimvt(&self, args: &[&str]) -> Output {
+        fimvt(args)
+    }
+
+    /// `fimvt scan` on this tree; panics with its output unless it succeeds.
+    pub fn scan(&self) -> String {
+        let out = fimvt(&["scan", "--config", self.config().to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "scan failed: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    pub fn alerts_log(&self) -> String {
+        String::from_utf8(std::fs::read(self.data("alerts.log")).unwrap_or_default()).unwrap()
+    }
+
+    pub fn alerts_json(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.data("alerts.json")).unwrap_or_default();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// A read-only connection to the database, as a user's sqlite3 would open it.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.data("fimvt.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+}
+
+pub fn fimvt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fimvt"))
+        .args(args)
+        .env_remove("FIMVT_VT_API_KEY")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run fimvt")
+}
+
+/// Runs an independent tool (`sha256sum`, `md5sum`, `sha1sum`) on a file.
+pub fn external_digest(tool: &str, path: &Path) -> String {
+    let out = Command::new(tool).arg(path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
