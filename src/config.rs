@@ -299,7 +299,9 @@ impl Config {
             let rel = path.strip_prefix(&dir.path).unwrap_or(Path::new(""));
             // A folder d levels down holds files that sit in d folders.
             let depth = rel.components().count();
-            if depth as u64 > u64::from(dir.recursion_level) || (depth > 0 && dir.is_ignored(rel)) {
+            if depth as u64 > u64::from(dir.recursion_level)
+                || (depth > 0 && dir.is_ignored(rel, path))
+            {
                 return Verdict::Excluded;
             }
             return Verdict::Dir { dir: dir_index };
@@ -321,7 +323,9 @@ impl Config {
         let (dir_index, dir) = self.owner_of(path)?;
         let rel = path.strip_prefix(&dir.path).ok()?;
         let depth = rel.components().count();
-        if depth == 0 || (depth - 1) as u64 > u64::from(dir.recursion_level) || dir.is_ignored(rel)
+        if depth == 0
+            || (depth - 1) as u64 > u64::from(dir.recursion_level)
+            || dir.is_ignored(rel, path)
         {
             return None;
         }
@@ -333,8 +337,13 @@ impl Config {
         Some(dir_index)
     }
 
-    /// The directory entry a path belongs to: the longest configured prefix.
+    /// The directory entry a path belongs to: the longest configured prefix. fimvt's
+    /// own data folder belongs to none, even inside a monitored folder: its files
+    /// change with every alert and must never feed back into the monitor.
     pub fn owner_of(&self, path: &Path) -> Option<(usize, &DirConfig)> {
+        if path.starts_with(&self.general.data_dir) {
+            return None;
+        }
         self.directories
             .iter()
             .enumerate()
@@ -346,8 +355,8 @@ impl Config {
 impl DirConfig {
     /// Globs match the path relative to the monitored folder (`*.tmp` matches at any
     /// depth, as `*` may cross `/`), and absolute globs match the whole path.
-    fn is_ignored(&self, rel: &Path) -> bool {
-        self.ignore.is_match(rel) || self.ignore.is_match(self.path.join(rel))
+    fn is_ignored(&self, rel: &Path, abs: &Path) -> bool {
+        !self.ignore.is_empty() && (self.ignore.is_match(rel) || self.ignore.is_match(abs))
     }
 }
 
@@ -429,9 +438,9 @@ impl Cx<'_> {
                 if d.get_ref().is_empty() {
                     return Err(self.err(Some(d.span()), "general.data_dir", "must not be empty"));
                 }
-                base.join(d.get_ref())
+                canonical_lenient(&base.join(d.get_ref()))
             }
-            None => base.join("var"),
+            None => canonical_lenient(&base.join("var")),
         };
         let hostname = raw
             .hostname
@@ -744,6 +753,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     Ok(Duration::from_secs(total))
+}
+
+/// `path` with its longest existing ancestor canonicalized (symlinks resolved), so
+/// a folder that does not exist yet compares equal to the paths found under it later.
+fn canonical_lenient(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(c, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// The machine's host name, for alert headers.

@@ -23,10 +23,10 @@ use crate::hash::{Digests, HashError, READ_BUF, hash_file};
 use crate::store::{ScanTotals, Store, StoreError};
 use crate::textutil::escape_path;
 
-/// Writes are committed (alerts synced first) at least this often...
-const BATCH_OPS: usize = 4096;
-/// ...and at least this often in time, so a long scan keeps its progress.
-const BATCH_TIME: Duration = Duration::from_millis(500);
+/// Writes are committed (alerts synced first) at least every so many changes...
+const BATCH_OPS: usize = 20_000;
+/// ...and at least this often, so a long scan keeps its progress.
+const BATCH_TIME: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -202,39 +202,37 @@ fn walk(
             {
                 continue;
             }
-            let md = match entry.metadata() {
-                Ok(md) => md,
-                Err(_) => {
-                    // Vanished between readdir and lstat: the reader reports it.
-                    let known = index.remove(entry.path()).is_some();
-                    if work
-                        .send(Work {
-                            path: entry.into_path(),
-                            dir: d,
-                            known,
-                        })
-                        .is_err()
-                    {
-                        return index;
-                    }
-                    continue;
-                }
-            };
-            let now = StatKey::of(&md);
-            let sent = match index.remove(entry.path()) {
-                Some(old) if old == now && cfg.scan.rehash == Rehash::Changed => out
-                    .send(Outcome::Unchanged {
-                        path: entry.into_path(),
-                        size: now.size,
-                    })
-                    .is_ok(),
-                old => work
+            // A path the store does not know needs reading whatever its stat says,
+            // and the reader's fstat is the one recorded: skip the lstat here.
+            let Some(old) = index.remove(entry.path()) else {
+                if work
                     .send(Work {
                         path: entry.into_path(),
                         dir: d,
-                        known: old.is_some(),
+                        known: false,
                     })
-                    .is_ok(),
+                    .is_err()
+                {
+                    return index;
+                }
+                continue;
+            };
+            let unchanged = cfg.scan.rehash == Rehash::Changed
+                && entry.metadata().is_ok_and(|md| StatKey::of(&md) == old);
+            let sent = if unchanged {
+                out.send(Outcome::Unchanged {
+                    path: entry.into_path(),
+                    size: old.size,
+                })
+                .is_ok()
+            } else {
+                // Changed, or vanished since readdir: the reader finds out which.
+                work.send(Work {
+                    path: entry.into_path(),
+                    dir: d,
+                    known: true,
+                })
+                .is_ok()
             };
             if !sent {
                 return index;

@@ -28,6 +28,8 @@ pub struct AlertSink {
     /// Bytes in alerts.log, buffered ones included: the next alert's offset.
     log_len: u64,
     fired: HashMap<u32, u64>,
+    /// Alerts written since the last `sync`.
+    dirty: bool,
 }
 
 /// Opens `name` in `dir` for appending, not readable by others, and ends a line a
@@ -67,6 +69,7 @@ impl AlertSink {
             json: BufWriter::with_capacity(256 << 10, json),
             log_len,
             fired: HashMap::new(),
+            dirty: false,
         })
     }
 
@@ -89,15 +92,21 @@ impl AlertSink {
         self.log.write_all(log.as_bytes())?;
         self.log_len += log.len() as u64;
         self.json.write_all(json.as_bytes())?;
+        self.dirty = true;
         Ok(id)
     }
 
     /// Writes out buffered alerts and waits until they are on disk.
     pub fn sync(&mut self) -> io::Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
         self.log.flush()?;
         self.json.flush()?;
         self.log.get_ref().sync_data()?;
-        self.json.get_ref().sync_data()
+        self.json.get_ref().sync_data()?;
+        self.dirty = false;
+        Ok(())
     }
 
     /// Reopens both files (after logrotate moved them away).

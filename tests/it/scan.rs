@@ -472,3 +472,24 @@ fn unreadable_file_is_reported_and_the_scan_goes_on() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_data_dir_inside_the_watched_folder_is_never_monitored() {
+    let t = Tree::new();
+    t.write_config(
+        "[general]\ndata_dir = \"watched/.fimvt\"\n[[directories]]\npath = \"watched\"\n",
+    );
+    t.write("real.txt", b"1");
+    t.scan();
+    t.write("more.txt", b"2");
+    let summary = t.scan();
+    assert!(
+        summary.contains(": 2 files") && summary.contains("1 added, 0 modified"),
+        "{summary}"
+    );
+    let summary = t.scan();
+    assert!(
+        summary.contains("0 added, 0 modified, 0 deleted"),
+        "its own files never alert: {summary}"
+    );
+}
