@@ -16,8 +16,10 @@
 #
 # Every tool gets the same warm page cache, the same JOBS threads and the same
 # tree.  Runs are interleaved (run 1 of every case, then run 2, ...) so slow
-# drift on the machine hits all cases alike.  Progress goes to stderr; stdout
-# is only the markdown report.
+# drift on the machine hits all cases alike.  The report flags a tree's
+# numbers as unreliable if other processes used the CPU (2 cores: one cargo
+# build ruins everything).  Progress goes to stderr; stdout is only the
+# markdown report.
 set -euo pipefail
 export LC_ALL=C   # "." decimals from EPOCHREALTIME/awk/sort whatever the locale
 
@@ -104,6 +106,16 @@ cpu_busy_pct() {
         printf "%d", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0) }'
 }
 
+# CPU-seconds used by the whole machine so far (from /proc/stat) ...
+machine_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f\n", ($2+$3+$4+$7+$8)/hz}' /proc/stat; }
+# ... and by this script's finished children: parse the 2nd line of bash's
+# `times`, which must run in this shell (`times >FILE`), not in $(...): a
+# subshell has no children of its own yet.
+children_cpu_s() {
+    awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] }
+        printf "%.2f\n", s }' "$1"
+}
+
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {
     if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2 }'; }
 
@@ -176,6 +188,7 @@ for tree in "${TREES[@]}"; do
     fimvt_config "$W/fimvt-always.toml" "$W/data-always" "$T" always
 
     SECS=(); RSSS=()
+    times >"$W/times"; o0=$(children_cpu_s "$W/times"); m0=$(machine_cpu_s); w0=$EPOCHREALTIME
     for run in $(seq 1 "$RUNS"); do
         seed="$tree-run$run"
 
@@ -235,6 +248,18 @@ for tree in "${TREES[@]}"; do
     done
     restore_tree "$tree" "$T" >/dev/null   # leave the tree pristine for next time
 
+    # CPU time nobody in this script used: another build, a cron job...
+    m1=$(machine_cpu_s); w1=$EPOCHREALTIME; times >"$W/times"; o1=$(children_cpu_s "$W/times")
+    other=$(awk -v m="$m0 $m1" -v o="$o0 $o1" -v w="$w0 $w1" -v n="$(nproc)" 'BEGIN {
+        split(m, M, " "); split(o, O, " "); split(w, W, " ")
+        x = (M[2] - M[1]) - (O[2] - O[1]); if (x < 0) x = 0
+        printf "%.1f %.0f", x, 100 * x / ((W[2] - W[1]) * n) }')
+    read -r other_s other_pct <<<"$other"
+    if ((other_pct > 5)); then
+        log "WARNING: other processes used ${other_s} CPU-s (${other_pct}% of the machine) during the $tree runs"
+        load_note+=" — WARNING: other processes used ${other_pct}% of the CPU during the runs, numbers unreliable"
+    fi
+
     # ------------------------------------------------------------ table
     declare -A MED MRSS
     for c in "${!SECS[@]}"; do
@@ -283,6 +308,6 @@ for tree in "${TREES[@]}"; do
         out "| fimvt scan (baseline, re-scan changed, re-scan always) | skipped: $FIMVT not built | | | | |"
     fi
     out ""
-    out "files/s and MB/s are whole-tree figures (tree files or bytes / wall seconds); the rehash=changed re-scan does not re-read unchanged files, so its MB/s is an effective rate, not read throughput. The ceiling's seconds are its own printed hashing time (file listing excluded); its RSS is the whole process."
+    out "files/s and MB/s are whole-tree figures (tree files or bytes / wall seconds); the rehash=changed re-scan does not re-read unchanged files, so its MB/s is an effective rate, not read throughput. The ceiling's seconds are its own printed hashing time (file listing excluded); its RSS is the whole process. Other processes used ${other_s} CPU-s (${other_pct}% of the machine) during these runs."
     unset MED MRSS
 done
