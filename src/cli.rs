@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::alert::{AlertSink, Identity};
 use crate::config::{Config, ConfigError};
 use crate::fim::ScanMode;
+use crate::record::Recorder;
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -30,6 +31,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Watch the monitored folders in real time (the main job); stops on SIGTERM/SIGINT.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Scan every monitored folder once, raise alerts for what changed, and exit.
     Scan {
         #[arg(long, short)]
@@ -68,6 +74,7 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan { config } => scan(&config),
+        Command::Run { config } => run_daemon(&config),
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             println!("{cfg}");
@@ -87,14 +94,28 @@ pub fn prepare_data_dir(cfg: &Config) -> anyhow::Result<crate::lock::DataDirLock
     crate::lock::DataDirLock::acquire(dir)
 }
 
+/// Opens the database and the alert files of `cfg`'s data folder.
+fn open_recorder(cfg: &Config) -> anyhow::Result<Recorder> {
+    let db = cfg.db_path();
+    let store = Store::open(&db).with_context(|| format!("database {}", db.display()))?;
+    let sink = AlertSink::open(&cfg.general.data_dir, Identity::from_config(&cfg.general))
+        .with_context(|| format!("alerts in {}", cfg.general.data_dir.display()))?;
+    Ok(Recorder::new(store, sink))
+}
+
+fn run_daemon(config: &Path) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let _lock = prepare_data_dir(&cfg)?;
+    let rec = open_recorder(&cfg)?;
+    crate::daemon::run(cfg, rec)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn scan(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     let _lock = prepare_data_dir(&cfg)?;
-    let db = cfg.db_path();
-    let store = Store::open(&db).with_context(|| format!("database {}", db.display()))?;
-    let mut sink = AlertSink::open(&cfg.general.data_dir, Identity::from_config(&cfg.general))
-        .with_context(|| format!("alerts in {}", cfg.general.data_dir.display()))?;
-    let summary = crate::scan::scan(&cfg, &store, &mut sink, ScanMode::Scheduled)?;
+    let mut rec = open_recorder(&cfg)?;
+    let summary = crate::scan::scan(&cfg, &mut rec, ScanMode::Scheduled)?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

@@ -35,7 +35,17 @@ pub struct Config {
     pub general: General,
     pub directories: Vec<DirConfig>,
     pub scan: ScanConfig,
+    pub realtime: RealtimeConfig,
     pub virustotal: VirusTotalConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// How long a file must be quiet (no write events) before it is read, when it
+    /// was not closed after writing.
+    pub settle: Duration,
+    /// Capacity of fimvt's own event queue; when full, events become a rescan.
+    pub queue_capacity: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +158,16 @@ struct RawConfig {
     #[serde(default)]
     scan: RawScan,
     #[serde(default)]
+    realtime: RawRealtime,
+    #[serde(default)]
     virustotal: RawVirusTotal,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRealtime {
+    settle: Option<Spanned<DurationValue>>,
+    queue_capacity: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -274,12 +293,14 @@ impl Config {
             }
         }
         let scan = cx.scan(raw.scan)?;
+        let realtime = cx.realtime(raw.realtime)?;
         let virustotal = cx.virustotal(raw.virustotal, &base, env_api_key)?;
         Ok(Config {
             source: source.to_path_buf(),
             general,
             directories,
             scan,
+            realtime,
             virustotal,
         })
     }
@@ -335,6 +356,11 @@ impl Config {
             return None;
         }
         Some(dir_index)
+    }
+
+    /// Whether the entry covering `path` follows symlinks.
+    pub fn follows_symlinks(&self, path: &Path) -> bool {
+        self.owner_of(path).is_some_and(|(_, d)| d.follow_symlinks)
     }
 
     /// The directory entry a path belongs to: the longest configured prefix. fimvt's
@@ -571,13 +597,7 @@ impl Cx<'_> {
     fn scan(&self, raw: RawScan) -> Result<ScanConfig, ConfigError> {
         let frequency = match raw.frequency {
             Some(f) => {
-                let parsed = match f.get_ref() {
-                    DurationValue::Seconds(n) => u64::try_from(*n)
-                        .map(Duration::from_secs)
-                        .map_err(|_| "must not be negative".to_string()),
-                    DurationValue::Text(t) => parse_duration(t),
-                };
-                let d = parsed.map_err(|m| self.err(Some(f.span()), "scan.frequency", &m))?;
+                let d = self.duration(&f, "scan.frequency")?;
                 if d < Duration::from_secs(1) {
                     return Err(self.err(Some(f.span()), "scan.frequency", "must be at least 1s"));
                 }
@@ -614,6 +634,46 @@ impl Cx<'_> {
             scan_on_start: raw.scan_on_start.unwrap_or(true),
             rehash,
             threads,
+        })
+    }
+
+    fn duration(&self, v: &Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
+        match v.get_ref() {
+            DurationValue::Seconds(n) => u64::try_from(*n)
+                .map(Duration::from_secs)
+                .map_err(|_| "must not be negative".to_string()),
+            DurationValue::Text(t) => parse_duration(t),
+        }
+        .map_err(|m| self.err(Some(v.span()), key, &m))
+    }
+
+    fn realtime(&self, raw: RawRealtime) -> Result<RealtimeConfig, ConfigError> {
+        let settle = match &raw.settle {
+            Some(s) => {
+                let d = self.duration(s, "realtime.settle")?;
+                if d > Duration::from_secs(60) {
+                    return Err(self.err(Some(s.span()), "realtime.settle", "must be at most 60s"));
+                }
+                d
+            }
+            None => Duration::from_millis(250),
+        };
+        let queue_capacity = match raw.queue_capacity {
+            Some(q) => usize::try_from(*q.get_ref())
+                .ok()
+                .filter(|&n| (1..=10_000_000).contains(&n))
+                .ok_or_else(|| {
+                    self.err(
+                        Some(q.span()),
+                        "realtime.queue_capacity",
+                        "expected 1 to 10000000",
+                    )
+                })?,
+            None => 65_536,
+        };
+        Ok(RealtimeConfig {
+            settle,
+            queue_capacity,
         })
     }
 
@@ -716,10 +776,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// Parses durations such as `45s`, `30m`, `12h`, `1d`, `1h30m` or a plain number of seconds.
+/// Parses durations such as `250ms`, `45s`, `30m`, `12h`, `1d`, `1h30m` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad =
-        || format!("{text:?} is not a duration such as \"12h\", \"30m\", \"1d\" or \"1h30m\"");
+    let bad = || {
+        format!(
+            "{text:?} is not a duration such as \"12h\", \"30m\", \"1d\", \"1h30m\" or \"250ms\""
+        )
+    };
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -727,32 +790,30 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = t.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+            "d" => Duration::from_secs(n.checked_mul(86400).ok_or_else(bad)?),
+            "w" => Duration::from_secs(n.checked_mul(7 * 86400).ok_or_else(bad)?),
             _ => return Err(bad()),
         };
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
+        total = total.checked_add(part).ok_or_else(bad)?;
+        rest = &rest[unit_len..];
     }
-    if !num.is_empty() {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs(total))
+    Ok(total)
 }
 
 /// `path` with its longest existing ancestor canonicalized (symlinks resolved), so
@@ -828,6 +889,9 @@ impl fmt::Display for Config {
         };
         writeln!(f, "rehash = {rehash:?}")?;
         writeln!(f, "threads = {}", self.scan.threads)?;
+        writeln!(f, "\n[realtime]")?;
+        writeln!(f, "settle = \"{}ms\"", self.realtime.settle.as_millis())?;
+        writeln!(f, "queue_capacity = {}", self.realtime.queue_capacity)?;
         let vt = &self.virustotal;
         writeln!(f, "\n[virustotal]")?;
         writeln!(f, "enabled = {}", vt.enabled)?;
@@ -954,6 +1018,8 @@ mod tests {
         assert!(parse_duration("12").is_ok());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("5x").is_err());
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("1h30").is_err());
     }
 
     #[test]

@@ -102,6 +102,17 @@ impl FimEvent {
     }
 }
 
+/// A file whose content is new to fimvt, handed off for a VirusTotal verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupRequest {
+    /// The FIM alert that reported the file (`source.alert_id`).
+    pub alert_id: String,
+    pub path: PathBuf,
+    pub digests: crate::hash::Digests,
+    /// Realtime lookups go before scheduled ones.
+    pub mode: ScanMode,
+}
+
 /// The checked attributes that differ between two states of one file. Hashes
 /// compare only when both sides have them (a file over `max_file_size` has none).
 pub fn changed_attributes(old: &FileState, new: &FileState) -> Vec<Attr> {

@@ -43,6 +43,10 @@ pub enum HashError {
     Io(#[from] io::Error),
 }
 
+/// What reading one file gives: the metadata of what was read, and its digests
+/// (`None` when over `max_file_size`).
+pub type ReadResult = Result<(Metadata, Option<Digests>), HashError>;
+
 /// Hashes everything `r` yields, using `buf` as the read buffer.
 pub fn digest_reader(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(Digests, u64)> {
     let mut md5 = Md5::new();
@@ -102,12 +106,7 @@ fn open(path: &Path, follow_symlinks: bool) -> io::Result<File> {
 /// open file) with its digests. A file larger than `max_size` is not read: its
 /// digests are `None`. A file whose size, mtime or ctime moved during the read is
 /// read again, up to a few times.
-pub fn hash_file(
-    path: &Path,
-    follow_symlinks: bool,
-    max_size: u64,
-    buf: &mut [u8],
-) -> Result<(Metadata, Option<Digests>), HashError> {
+pub fn hash_file(path: &Path, follow_symlinks: bool, max_size: u64, buf: &mut [u8]) -> ReadResult {
     for _ in 0..MAX_ATTEMPTS {
         let mut file = match open(path, follow_symlinks) {
             Ok(f) => f,

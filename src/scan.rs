@@ -9,32 +9,18 @@
 //! inode, mtime and ctime all match the store (`rehash = "changed"`).
 
 use std::collections::HashMap;
-use std::fs::Metadata;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::alert::AlertSink;
-use crate::attrs::{FileState, NameCache, StatKey};
+use crate::attrs::{FileState, StatKey};
 use crate::config::{Config, Rehash, Verdict};
-use crate::fim::{EventKind, FimEvent, ScanMode, changed_attributes};
-use crate::hash::{Digests, HashError, READ_BUF, hash_file};
-use crate::store::{ScanTotals, Store, StoreError};
+use crate::fim::{EventKind, ScanMode};
+use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
+use crate::record::{RecordError, Recorder, unix_now};
+use crate::store::ScanTotals;
 use crate::textutil::escape_path;
-
-/// Writes are committed (alerts synced first) at least every so many changes...
-const BATCH_OPS: usize = 20_000;
-/// ...and at least this often, so a long scan keeps its progress.
-const BATCH_TIME: Duration = Duration::from_secs(1);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ScanError {
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
-    #[error("writing alerts: {0}")]
-    Alerts(#[source] std::io::Error),
-}
 
 /// What a scan did, for the one-line summary and the `scans` table.
 #[derive(Debug, Clone, Default)]
@@ -93,27 +79,18 @@ enum Outcome {
     Read {
         path: PathBuf,
         known: bool,
-        result: Result<(Metadata, Option<Digests>), HashError>,
+        result: ReadResult,
     },
     /// A folder could not be walked (or a symlink loop was found).
     WalkError(String),
 }
 
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Runs one full scan in `mode` and records it.
-pub fn scan(
-    cfg: &Config,
-    store: &Store,
-    sink: &mut AlertSink,
-    mode: ScanMode,
-) -> Result<ScanSummary, ScanError> {
+/// Runs one full scan in `mode`, recording through `rec`, and records the scan.
+pub fn scan(cfg: &Config, rec: &mut Recorder, mode: ScanMode) -> Result<ScanSummary, RecordError> {
     let started = Instant::now();
+    // Whatever the caller had pending is committed before the scan's own rows.
+    rec.commit()?;
+    let store = rec.store();
     let baseline = !store.has_completed_scan()?;
     let scan_id =
         store.scan_started(if baseline { "baseline" } else { "scheduled" }, unix_now())?;
@@ -121,20 +98,15 @@ pub fn scan(
 
     let mut w = Writer {
         cfg,
-        store,
-        sink,
+        rec,
         mode,
         baseline,
-        names: NameCache::default(),
         summary: ScanSummary {
             baseline,
             ..Default::default()
         },
-        pending: 0,
-        last_commit: Instant::now(),
     };
-    store.begin()?;
-    let unseen = std::thread::scope(|s| -> Result<HashMap<PathBuf, StatKey>, ScanError> {
+    let unseen = std::thread::scope(|s| -> Result<HashMap<PathBuf, StatKey>, RecordError> {
         let (work_tx, work_rx) = bounded::<Work>(1024);
         let (out_tx, out_rx) = bounded::<Outcome>(1024);
         for _ in 0..cfg.scan.threads {
@@ -149,10 +121,13 @@ pub fn scan(
         Ok(walker.join().expect("the walker thread does not panic"))
     })?;
     w.deletions(unseen)?;
-    w.commit()?;
-    w.summary.elapsed = started.elapsed();
-    store.scan_finished(scan_id, unix_now(), &w.summary.totals)?;
-    Ok(w.summary)
+    w.rec.commit()?;
+    let mut summary = w.summary;
+    summary.elapsed = started.elapsed();
+    w.rec
+        .store()
+        .scan_finished(scan_id, unix_now(), &summary.totals)?;
+    Ok(summary)
 }
 
 /// Walks every configured folder, sending files to read to `work` and unchanged
@@ -260,33 +235,40 @@ fn hash_worker(cfg: &Config, work: Receiver<Work>, out: Sender<Outcome>) {
     }
 }
 
-/// The single writer: turns outcomes into alerts and rows.
+/// The scan's side of the writer: counts, and decisions that only a full scan
+/// can make (deletions of what the walk did not see).
 struct Writer<'a> {
     cfg: &'a Config,
-    store: &'a Store,
-    sink: &'a mut AlertSink,
+    rec: &'a mut Recorder,
     mode: ScanMode,
     baseline: bool,
-    names: NameCache,
     summary: ScanSummary,
-    pending: usize,
-    last_commit: Instant,
 }
 
 impl Writer<'_> {
-    fn handle(&mut self, outcome: Outcome) -> Result<(), ScanError> {
+    fn count(&mut self, kind: Option<EventKind>) {
+        let t = &mut self.summary.totals;
+        match kind {
+            Some(EventKind::Added) => t.added += 1,
+            Some(EventKind::Modified) => t.modified += 1,
+            Some(EventKind::Deleted) => t.deleted += 1,
+            None => {}
+        }
+    }
+
+    fn handle(&mut self, outcome: Outcome) -> Result<(), RecordError> {
         match outcome {
             Outcome::Unchanged { path, size } => {
                 self.summary.totals.files += 1;
                 self.summary.totals.bytes += size;
-                self.store.touch_file(&path, unix_now())?;
+                self.rec.touch(&path)?;
             }
             Outcome::Read {
                 path,
                 known,
                 result: Ok((md, digests)),
             } => {
-                let after = FileState::from_metadata(&md, digests, &mut self.names);
+                let after = FileState::from_metadata(&md, digests, self.rec.names());
                 self.summary.totals.files += 1;
                 self.summary.totals.bytes += after.size;
                 if after.digests.is_none() {
@@ -297,12 +279,10 @@ impl Writer<'_> {
                         "larger than max_file_size: attributes recorded, hashing skipped"
                     );
                 }
-                let before = if known {
-                    self.store.get_file(&path)?
-                } else {
-                    None
-                };
-                self.record(path, before, Some(after))?;
+                let kind = self
+                    .rec
+                    .file_read(path, after, known, self.mode, self.baseline)?;
+                self.count(kind);
             }
             Outcome::Read {
                 path,
@@ -314,8 +294,8 @@ impl Writer<'_> {
                 // A recorded file that is gone, or is no longer a regular file, was
                 // deleted as far as FIM is concerned.
                 if known && matches!(e, HashError::Vanished | HashError::NotRegular) {
-                    let before = self.store.get_file(&path)?;
-                    self.record(path, before, None)?;
+                    let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
+                    self.count(kind);
                 }
             }
             Outcome::WalkError(msg) => {
@@ -323,78 +303,32 @@ impl Writer<'_> {
                 tracing::warn!("cannot scan {msg}");
             }
         }
-        self.maybe_commit()
-    }
-
-    /// Compares the two states of `path`, raises the alert if any, and records.
-    fn record(
-        &mut self,
-        path: PathBuf,
-        before: Option<FileState>,
-        after: Option<FileState>,
-    ) -> Result<(), ScanError> {
-        let now = unix_now();
-        let (kind, changed) = match (&before, &after) {
-            (None, None) => return Ok(()),
-            (None, Some(_)) => (EventKind::Added, vec![]),
-            (Some(_), None) => (EventKind::Deleted, vec![]),
-            (Some(b), Some(a)) => {
-                let changed = changed_attributes(b, a);
-                if changed.is_empty() {
-                    // Only unchecked fields moved (ctime, say): refresh silently.
-                    self.store.upsert_file(&path, a, now)?;
-                    return Ok(());
-                }
-                (EventKind::Modified, changed)
-            }
-        };
-        match &after {
-            Some(a) => self.store.upsert_file(&path, a, now)?,
-            None => self.store.delete_file(&path)?,
-        }
-        if self.baseline {
-            return Ok(());
-        }
-        let t = &mut self.summary.totals;
-        match kind {
-            EventKind::Added => t.added += 1,
-            EventKind::Modified => t.modified += 1,
-            EventKind::Deleted => t.deleted += 1,
-        }
-        let ev = FimEvent {
-            kind,
-            mode: self.mode,
-            path,
-            before,
-            after,
-            changed,
-        };
-        // The alert goes out before the commit that records it (see `commit`).
-        let id = self.sink.fim(&ev).map_err(ScanError::Alerts)?;
-        self.store.insert_event(&id, now, &ev)?;
-        Ok(())
+        self.rec.maybe_commit()
     }
 
     /// Handles the recorded files the walk did not see.
-    fn deletions(&mut self, unseen: HashMap<PathBuf, StatKey>) -> Result<(), ScanError> {
+    fn deletions(&mut self, unseen: HashMap<PathBuf, StatKey>) -> Result<(), RecordError> {
         let mut paths: Vec<PathBuf> = unseen.into_keys().collect();
         paths.sort();
         for path in paths {
             let still_monitored = self.cfg.file_rules_match(&path).is_some();
             match std::fs::symlink_metadata(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && still_monitored => {
-                    let before = self.store.get_file(&path)?;
-                    self.record(path, before, None)?;
+                    let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
+                    self.count(kind);
                 }
                 _ if !still_monitored => {
                     // The configuration no longer covers it: forget it, but say so.
                     tracing::info!(path = %escape_path(&path), "no longer monitored; removed from the store");
-                    self.store.delete_file(&path)?;
+                    self.rec.forget(&path)?;
                 }
-                Ok(md) if !(md.is_file() || md.file_type().is_symlink() && self.follows(&path)) => {
+                Ok(md)
+                    if !(md.is_file()
+                        || md.file_type().is_symlink() && self.cfg.follows_symlinks(&path)) =>
+                {
                     // Replaced by a folder, FIFO, device or symlink: the file is gone.
-                    let before = self.store.get_file(&path)?;
-                    self.record(path, before, None)?;
+                    let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
+                    self.count(kind);
                 }
                 _ => {
                     // It exists but the walk could not reach it (an unreadable
@@ -402,33 +336,8 @@ impl Writer<'_> {
                     tracing::warn!(path = %escape_path(&path), "not reached by this scan; keeping its last state");
                 }
             }
-            self.maybe_commit()?;
+            self.rec.maybe_commit()?;
         }
-        Ok(())
-    }
-
-    fn follows(&self, path: &Path) -> bool {
-        self.cfg
-            .owner_of(path)
-            .is_some_and(|(_, d)| d.follow_symlinks)
-    }
-
-    fn maybe_commit(&mut self) -> Result<(), ScanError> {
-        self.pending += 1;
-        if self.pending >= BATCH_OPS || self.last_commit.elapsed() >= BATCH_TIME {
-            self.commit()?;
-            self.store.begin()?;
-        }
-        Ok(())
-    }
-
-    /// Alerts first, durably; then the database. A crash between the two repeats
-    /// the alerts on the next scan; it can never lose one.
-    fn commit(&mut self) -> Result<(), ScanError> {
-        self.sink.sync().map_err(ScanError::Alerts)?;
-        self.store.commit()?;
-        self.pending = 0;
-        self.last_commit = Instant::now();
         Ok(())
     }
 }

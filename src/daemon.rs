@@ -1,0 +1,444 @@
+//! `fimvt run`: wiring only. Channels, threads, signals and the shutdown order;
+//! the decisions live in `watch`, `scan`, `record` and `config`.
+//!
+//! ```text
+//! notify thread --WatchEvent (bounded; full => lost flag)--> coalescer
+//! coalescer: per-path deadlines (settle), folder walks, periodic and lost-event
+//!            rescans --path, sharded by hash--> checkers (N threads)
+//! checkers: lstat + hash --Msg--> writer (owns the Recorder: alerts + SQLite)
+//! signal thread: TERM/INT -> coalescer shutdown, USR1 -> rescan, HUP -> reopen
+//! ```
+//!
+//! One path always goes to the same checker, so two looks at one file can never
+//! reach the writer out of order.
+
+use std::cmp::Reverse;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+
+use crate::attrs::FileState;
+use crate::config::{Config, Verdict};
+use crate::fim::{LookupRequest, ScanMode};
+use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
+use crate::record::{RecordError, Recorder};
+use crate::textutil::escape_path;
+use crate::watch::{self, Urgency, WatchEvent};
+
+/// What the writer thread is asked to do. Moved once through a channel: the
+/// size gap between variants is not worth an allocation per file.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    /// A checker read a file (or failed to).
+    Read { path: PathBuf, result: ReadResult },
+    /// A checker found nothing monitorable at `path`: it, or everything recorded
+    /// under it, may be gone.
+    Gone(PathBuf),
+    /// Run a full scan.
+    Scan,
+    /// Reopen the alert files.
+    Reopen,
+}
+
+enum Control {
+    Shutdown,
+    Scan,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. The data folder lock is held by the caller.
+pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let checkers = cfg.scan.threads.max(1);
+    let (event_tx, event_rx) = bounded::<WatchEvent>(cfg.realtime.queue_capacity);
+    let (ctrl_tx, ctrl_rx) = unbounded::<Control>();
+    // Unbounded so a checker never blocks on the writer during a long scan: what
+    // waits here is bounded by what the coalescer dispatched.
+    let (msg_tx, msg_rx) = unbounded::<Msg>();
+    let lost = Arc::new(AtomicBool::new(false));
+    let scan_queued = Arc::new(AtomicBool::new(false));
+
+    // Watches first, then the start-up scan: nothing can slip between the two.
+    let watch = watch::start(&cfg, event_tx, lost.clone())?;
+    let has_baseline = rec.store().has_completed_scan()?;
+    if cfg.scan.scan_on_start || !has_baseline {
+        if !cfg.scan.scan_on_start {
+            tracing::info!("no baseline yet: scanning once although scan_on_start is false");
+        }
+        scan_queued.store(true, Ordering::SeqCst);
+        msg_tx.send(Msg::Scan).expect("writer channel open");
+    }
+
+    let writer = {
+        let (cfg, scan_queued) = (cfg.clone(), scan_queued.clone());
+        std::thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || writer(&cfg, rec, msg_rx, &scan_queued))?
+    };
+    let mut shard_txs = Vec::new();
+    let mut checker_handles = Vec::new();
+    for i in 0..checkers {
+        let (tx, rx) = bounded::<PathBuf>(4096);
+        shard_txs.push(tx);
+        let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
+        checker_handles.push(
+            std::thread::Builder::new()
+                .name(format!("checker-{i}"))
+                .spawn(move || checker(&cfg, rx, msg_tx))?,
+        );
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
+    let signal_handle = signals.handle();
+    let signal_thread = {
+        let (ctrl_tx, msg_tx) = (ctrl_tx.clone(), msg_tx.clone());
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    match sig {
+                        SIGHUP => {
+                            tracing::info!("SIGHUP: reopening alert files");
+                            let _ = msg_tx.send(Msg::Reopen);
+                        }
+                        SIGUSR1 => {
+                            tracing::info!("SIGUSR1: full scan requested");
+                            let _ = ctrl_tx.send(Control::Scan);
+                        }
+                        _ => {
+                            tracing::info!("signal {sig}: finishing in-flight work and stopping");
+                            let _ = ctrl_tx.send(Control::Shutdown);
+                        }
+                    }
+                }
+            })?
+    };
+    drop(ctrl_tx);
+    tracing::info!(
+        folders = cfg.directories.len(),
+        realtime = cfg.directories.iter().filter(|d| d.realtime).count() - watch.unwatched.len(),
+        "fimvt is running"
+    );
+
+    let mut co = Coalescer {
+        cfg: &cfg,
+        pending: HashMap::new(),
+        deadlines: BinaryHeap::new(),
+        shards: shard_txs,
+        msg_tx: msg_tx.clone(),
+        lost,
+        scan_queued,
+        next_scan: Instant::now() + cfg.scan.frequency,
+    };
+    drop(msg_tx);
+    co.run(&event_rx, &ctrl_rx);
+
+    // Shutdown order: no new events; checkers finish what was dispatched; the
+    // signal thread goes (it holds a sender too); the writer records what is
+    // left, commits, and ends when its channel is empty and closed.
+    drop(watch);
+    drop(co);
+    for h in checker_handles {
+        let _ = h.join();
+    }
+    signal_handle.close();
+    let _ = signal_thread.join();
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Holds each path until its deadline, then dispatches it to its checker.
+struct Coalescer<'a> {
+    cfg: &'a Config,
+    pending: HashMap<PathBuf, Instant>,
+    /// Deadlines in order; an entry whose time no longer matches `pending` is stale.
+    deadlines: BinaryHeap<Reverse<(Instant, PathBuf)>>,
+    shards: Vec<Sender<PathBuf>>,
+    msg_tx: Sender<Msg>,
+    lost: Arc<AtomicBool>,
+    scan_queued: Arc<AtomicBool>,
+    next_scan: Instant,
+}
+
+impl Coalescer<'_> {
+    fn run(&mut self, events: &Receiver<WatchEvent>, ctrl: &Receiver<Control>) {
+        loop {
+            let now = Instant::now();
+            let next = self
+                .deadlines
+                .peek()
+                .map(|Reverse((t, _))| *t)
+                .unwrap_or(self.next_scan)
+                .min(self.next_scan);
+            let timeout = next.saturating_duration_since(now);
+            select! {
+                recv(events) -> ev => {
+                    let Ok(ev) = ev else { return };
+                    self.event(ev);
+                    // Take whatever else is already queued before dispatching.
+                    for ev in events.try_iter().take(10_000) {
+                        self.event(ev);
+                    }
+                }
+                recv(ctrl) -> c => match c {
+                    Ok(Control::Scan) => self.request_scan("requested"),
+                    Ok(Control::Shutdown) | Err(_) => {
+                        self.flush();
+                        return;
+                    }
+                },
+                default(timeout) => {}
+            }
+            if self.lost.swap(false, Ordering::SeqCst) {
+                self.request_scan("fimvt's event queue was full; events were dropped");
+            }
+            if Instant::now() >= self.next_scan {
+                self.next_scan = Instant::now() + self.cfg.scan.frequency;
+                self.request_scan("periodic");
+            }
+            self.dispatch_due();
+        }
+    }
+
+    fn request_scan(&self, why: &str) {
+        // One scan waiting is enough: it will see everything that happened before it.
+        if !self.scan_queued.swap(true, Ordering::SeqCst) {
+            tracing::info!("full scan: {why}");
+            let _ = self.msg_tx.send(Msg::Scan);
+        }
+    }
+
+    fn event(&mut self, ev: WatchEvent) {
+        match ev {
+            WatchEvent::Path { path, urgency } => self.path_event(path, urgency),
+            WatchEvent::Rescan(why) => {
+                tracing::warn!("{why}; rescanning to recover what was missed");
+                self.request_scan(&why);
+            }
+            WatchEvent::WatchLimit(at) => {
+                tracing::warn!(
+                    folder = %at,
+                    "the inotify watch limit is reached (raise fs.inotify.max_user_watches); \
+                     changes below it are found by the periodic scans only"
+                );
+                self.request_scan("watch limit reached");
+            }
+        }
+    }
+
+    fn path_event(&mut self, path: PathBuf, urgency: Urgency) {
+        let now = Instant::now();
+        // A folder that appeared: what it already holds was created before its watch
+        // existed, so walk it. Its files may still be being written: let them settle.
+        if let Ok(md) = std::fs::symlink_metadata(&path)
+            && md.is_dir()
+        {
+            if matches!(
+                self.cfg.classify(&path, md.file_type()),
+                Verdict::Dir { .. }
+            ) {
+                self.walk_new_folder(&path, now);
+            }
+            return;
+        }
+        let settle = self.cfg.realtime.settle;
+        let deadline = match urgency {
+            Urgency::Settle => now + settle,
+            // A pending write keeps its later deadline: never read it half-written.
+            Urgency::Meta => self.pending.get(&path).copied().unwrap_or(now).max(now),
+            Urgency::Now => now,
+        };
+        self.schedule(path, deadline);
+    }
+
+    fn walk_new_folder(&mut self, dir: &Path, now: Instant) {
+        let follow = self.cfg.follows_symlinks(dir);
+        let walker = walkdir::WalkDir::new(dir).follow_links(follow).into_iter();
+        let walker = walker.filter_entry(|e| {
+            !e.file_type().is_dir()
+                || matches!(
+                    self.cfg.classify(e.path(), e.file_type()),
+                    Verdict::Dir { .. }
+                )
+        });
+        let settle = self.cfg.realtime.settle;
+        for entry in walker.flatten() {
+            if matches!(
+                self.cfg.classify(entry.path(), entry.file_type()),
+                Verdict::File { .. }
+            ) {
+                let deadline = self
+                    .pending
+                    .get(entry.path())
+                    .copied()
+                    .unwrap_or(now + settle);
+                self.schedule(entry.into_path(), deadline);
+            }
+        }
+    }
+
+    fn schedule(&mut self, path: PathBuf, deadline: Instant) {
+        if self.pending.get(&path) == Some(&deadline) {
+            return;
+        }
+        self.pending.insert(path.clone(), deadline);
+        self.deadlines.push(Reverse((deadline, path)));
+    }
+
+    fn dispatch_due(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((t, _))) = self.deadlines.peek() {
+            if *t > now {
+                break;
+            }
+            let Reverse((t, path)) = self.deadlines.pop().expect("peeked");
+            if self.pending.get(&path) == Some(&t) {
+                self.pending.remove(&path);
+                self.dispatch(path);
+            }
+        }
+    }
+
+    fn dispatch(&self, path: PathBuf) {
+        let mut h = DefaultHasher::new();
+        path.hash(&mut h);
+        let shard = (h.finish() % self.shards.len() as u64) as usize;
+        // Blocking here is back-pressure: the event channel fills, and a full
+        // channel becomes a rescan rather than a loss.
+        let _ = self.shards[shard].send(path);
+    }
+
+    /// On shutdown: everything still waiting is looked at now.
+    fn flush(&mut self) {
+        let mut paths: Vec<PathBuf> = self.pending.drain().map(|(p, _)| p).collect();
+        paths.sort();
+        self.deadlines.clear();
+        for p in paths {
+            self.dispatch(p);
+        }
+    }
+}
+
+/// Looks at each dispatched path: reads a monitored file, or reports it gone.
+fn checker(cfg: &Config, paths: Receiver<PathBuf>, out: Sender<Msg>) {
+    let mut buf = vec![0u8; READ_BUF];
+    for path in paths.iter() {
+        let md = if cfg.follows_symlinks(&path) {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        };
+        let msg = match md {
+            Err(_) => Msg::Gone(path),
+            Ok(md) if md.is_dir() => continue,
+            Ok(md) => match cfg.classify(&path, md.file_type()) {
+                Verdict::File { dir } => {
+                    let d = &cfg.directories[dir];
+                    let result = hash_file(&path, d.follow_symlinks, d.max_file_size, &mut buf);
+                    Msg::Read { path, result }
+                }
+                // Not a regular file any more (a FIFO, a symlink): gone, if recorded.
+                _ if !md.is_file() => Msg::Gone(path),
+                _ => continue,
+            },
+        };
+        if out.send(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer thread: the only one that records. Commits whenever it runs out of
+/// work, so an alert reaches disk within milliseconds of its event.
+fn writer(
+    cfg: &Config,
+    mut rec: Recorder,
+    rx: Receiver<Msg>,
+    scan_queued: &AtomicBool,
+) -> Result<(), RecordError> {
+    while let Ok(msg) = rx.recv() {
+        handle(cfg, &mut rec, msg, scan_queued)?;
+        for msg in rx.try_iter().take(4096) {
+            handle(cfg, &mut rec, msg, scan_queued)?;
+        }
+        rec.commit()?;
+        for req in rec.take_handoffs() {
+            hand_off(req);
+        }
+    }
+    rec.commit()
+}
+
+/// Where every new SHA-256 goes for a VirusTotal verdict.
+fn hand_off(req: LookupRequest) {
+    tracing::debug!(alert_id = %req.alert_id, sha256 = %req.digests.sha256, "lookup handed off");
+}
+
+fn handle(
+    cfg: &Config,
+    rec: &mut Recorder,
+    msg: Msg,
+    scan_queued: &AtomicBool,
+) -> Result<(), RecordError> {
+    let rt = ScanMode::Realtime;
+    match msg {
+        Msg::Read {
+            path,
+            result: Ok((md, digests)),
+        } => {
+            let after = FileState::from_metadata(&md, digests, rec.names());
+            rec.file_read(path, after, true, rt, false)?;
+        }
+        Msg::Read {
+            path,
+            result: Err(HashError::Vanished | HashError::NotRegular),
+        }
+        | Msg::Gone(path) => {
+            gone(cfg, rec, path)?;
+        }
+        Msg::Read {
+            path,
+            result: Err(e),
+        } => {
+            tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
+        }
+        Msg::Scan => {
+            scan_queued.store(false, Ordering::SeqCst);
+            let summary = crate::scan::scan(cfg, rec, ScanMode::Scheduled)?;
+            tracing::info!("{summary}");
+        }
+        Msg::Reopen => rec.reopen_alerts()?,
+    }
+    Ok(())
+}
+
+/// `path` is not a monitored file now: report it deleted if it was recorded, or
+/// every recorded file under it that is gone (a folder deleted or moved out).
+fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf) -> Result<(), RecordError> {
+    let rt = ScanMode::Realtime;
+    let still_a_file = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .is_ok_and(|m| m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)))
+    };
+    if rec.store().get_file(&path)?.is_some() {
+        // Re-created in the meantime: its own event brings the comparison.
+        if !still_a_file(&path) {
+            rec.file_gone(path, rt, false)?;
+        }
+        return Ok(());
+    }
+    for p in rec.store().paths_under(&path)? {
+        if !still_a_file(&p) {
+            rec.file_gone(p, rt, false)?;
+        }
+    }
+    Ok(())
+}
