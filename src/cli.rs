@@ -115,7 +115,7 @@ fn scan(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     let _lock = prepare_data_dir(&cfg)?;
     let mut rec = open_recorder(&cfg)?;
-    let summary = crate::scan::scan(&cfg, &mut rec, ScanMode::Scheduled)?;
+    let summary = crate::scan::scan(&cfg, &mut rec, ScanMode::Scheduled, None)?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }

@@ -37,10 +37,14 @@ use crate::watch::{self, Urgency, WatchEvent};
 #[allow(clippy::large_enum_variant)]
 enum Msg {
     /// A checker read a file (or failed to).
-    Read { path: PathBuf, result: ReadResult },
+    Read {
+        path: PathBuf,
+        mode: ScanMode,
+        result: ReadResult,
+    },
     /// A checker found nothing monitorable at `path`: it, or everything recorded
     /// under it, may be gone.
-    Gone(PathBuf),
+    Gone(PathBuf, ScanMode),
     /// Run a full scan.
     Scan,
     /// Reopen the alert files.
@@ -50,6 +54,8 @@ enum Msg {
 enum Control {
     Shutdown,
     Scan,
+    /// Files a scan found still changing: look at them once they settle.
+    Recheck(Vec<PathBuf>),
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. The data folder lock is held by the caller.
@@ -76,15 +82,15 @@ pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
     }
 
     let writer = {
-        let (cfg, scan_queued) = (cfg.clone(), scan_queued.clone());
+        let (cfg, scan_queued, ctrl_tx) = (cfg.clone(), scan_queued.clone(), ctrl_tx.clone());
         std::thread::Builder::new()
             .name("writer".into())
-            .spawn(move || writer(&cfg, rec, msg_rx, &scan_queued))?
+            .spawn(move || writer(&cfg, rec, msg_rx, &scan_queued, &ctrl_tx))?
     };
     let mut shard_txs = Vec::new();
     let mut checker_handles = Vec::new();
     for i in 0..checkers {
-        let (tx, rx) = bounded::<PathBuf>(4096);
+        let (tx, rx) = bounded::<(PathBuf, ScanMode)>(4096);
         shard_txs.push(tx);
         let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
         checker_handles.push(
@@ -155,13 +161,22 @@ pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A path waiting to be looked at.
+struct Pending {
+    deadline: Instant,
+    /// Realtime unless only a scan asked for this look.
+    mode: ScanMode,
+    /// When the first event of this wait arrived.
+    first: Instant,
+}
+
 /// Holds each path until its deadline, then dispatches it to its checker.
 struct Coalescer<'a> {
     cfg: &'a Config,
-    pending: HashMap<PathBuf, Instant>,
+    pending: HashMap<PathBuf, Pending>,
     /// Deadlines in order; an entry whose time no longer matches `pending` is stale.
     deadlines: BinaryHeap<Reverse<(Instant, PathBuf)>>,
-    shards: Vec<Sender<PathBuf>>,
+    shards: Vec<Sender<(PathBuf, ScanMode)>>,
     msg_tx: Sender<Msg>,
     lost: Arc<AtomicBool>,
     scan_queued: Arc<AtomicBool>,
@@ -182,14 +197,21 @@ impl Coalescer<'_> {
             select! {
                 recv(events) -> ev => {
                     let Ok(ev) = ev else { return };
-                    self.event(ev);
+                    self.event(ev, Instant::now());
                     // Take whatever else is already queued before dispatching.
+                    let now = Instant::now();
                     for ev in events.try_iter().take(10_000) {
-                        self.event(ev);
+                        self.event(ev, now);
                     }
                 }
                 recv(ctrl) -> c => match c {
                     Ok(Control::Scan) => self.request_scan("requested"),
+                    Ok(Control::Recheck(paths)) => {
+                        let now = Instant::now();
+                        for path in paths {
+                            self.path_event(path, Urgency::Settle, ScanMode::Scheduled, now);
+                        }
+                    }
                     Ok(Control::Shutdown) | Err(_) => {
                         self.flush();
                         return;
@@ -216,9 +238,11 @@ impl Coalescer<'_> {
         }
     }
 
-    fn event(&mut self, ev: WatchEvent) {
+    fn event(&mut self, ev: WatchEvent, now: Instant) {
         match ev {
-            WatchEvent::Path { path, urgency } => self.path_event(path, urgency),
+            WatchEvent::Path { path, urgency } => {
+                self.path_event(path, urgency, ScanMode::Realtime, now)
+            }
             WatchEvent::Rescan(why) => {
                 tracing::warn!("{why}; rescanning to recover what was missed");
                 self.request_scan(&why);
@@ -234,8 +258,7 @@ impl Coalescer<'_> {
         }
     }
 
-    fn path_event(&mut self, path: PathBuf, urgency: Urgency) {
-        let now = Instant::now();
+    fn path_event(&mut self, path: PathBuf, urgency: Urgency, mode: ScanMode, now: Instant) {
         // A folder that appeared: what it already holds was created before its watch
         // existed, so walk it. Its files may still be being written: let them settle.
         if let Ok(md) = std::fs::symlink_metadata(&path)
@@ -245,21 +268,28 @@ impl Coalescer<'_> {
                 self.cfg.classify(&path, md.file_type()),
                 Verdict::Dir { .. }
             ) {
-                self.walk_new_folder(&path, now);
+                self.walk_new_folder(&path, mode, now);
             }
             return;
         }
-        let settle = self.cfg.realtime.settle;
         let deadline = match urgency {
-            Urgency::Settle => now + settle,
+            Urgency::Settle => self.settle_deadline(&path, now),
             // A pending write keeps its later deadline: never read it half-written.
-            Urgency::Meta => self.pending.get(&path).copied().unwrap_or(now).max(now),
+            Urgency::Meta => self.pending.get(&path).map_or(now, |p| p.deadline.max(now)),
             Urgency::Now => now,
         };
-        self.schedule(path, deadline);
+        self.schedule(path, deadline, mode, now);
     }
 
-    fn walk_new_folder(&mut self, dir: &Path, now: Instant) {
+    /// Quiet for `settle`, but a file written without pause is still looked at
+    /// every 20 settle periods: a log that never stops growing is not invisible.
+    fn settle_deadline(&self, path: &Path, now: Instant) -> Instant {
+        let settle = self.cfg.realtime.settle;
+        let first = self.pending.get(path).map_or(now, |p| p.first);
+        (now + settle).min(first + settle * 20)
+    }
+
+    fn walk_new_folder(&mut self, dir: &Path, mode: ScanMode, now: Instant) {
         let follow = self.cfg.follows_symlinks(dir);
         let walker = walkdir::WalkDir::new(dir).follow_links(follow).into_iter();
         let walker = walker.filter_entry(|e| {
@@ -269,27 +299,33 @@ impl Coalescer<'_> {
                     Verdict::Dir { .. }
                 )
         });
-        let settle = self.cfg.realtime.settle;
         for entry in walker.flatten() {
             if matches!(
                 self.cfg.classify(entry.path(), entry.file_type()),
                 Verdict::File { .. }
             ) {
-                let deadline = self
-                    .pending
-                    .get(entry.path())
-                    .copied()
-                    .unwrap_or(now + settle);
-                self.schedule(entry.into_path(), deadline);
+                let deadline = self.settle_deadline(entry.path(), now);
+                self.schedule(entry.into_path(), deadline, mode, now);
             }
         }
     }
 
-    fn schedule(&mut self, path: PathBuf, deadline: Instant) {
-        if self.pending.get(&path) == Some(&deadline) {
-            return;
-        }
-        self.pending.insert(path.clone(), deadline);
+    fn schedule(&mut self, path: PathBuf, deadline: Instant, mode: ScanMode, now: Instant) {
+        let (first, mode) = match self.pending.get(&path) {
+            Some(p) if p.deadline == deadline && p.mode == mode => return,
+            // Any realtime event makes the look a realtime one.
+            Some(p) if p.mode == ScanMode::Realtime => (p.first, ScanMode::Realtime),
+            Some(p) => (p.first, mode),
+            None => (now, mode),
+        };
+        self.pending.insert(
+            path.clone(),
+            Pending {
+                deadline,
+                mode,
+                first,
+            },
+        );
         self.deadlines.push(Reverse((deadline, path)));
     }
 
@@ -300,53 +336,54 @@ impl Coalescer<'_> {
                 break;
             }
             let Reverse((t, path)) = self.deadlines.pop().expect("peeked");
-            if self.pending.get(&path) == Some(&t) {
-                self.pending.remove(&path);
-                self.dispatch(path);
+            if self.pending.get(&path).is_some_and(|p| p.deadline == t) {
+                let p = self.pending.remove(&path).expect("just checked");
+                self.dispatch(path, p.mode);
             }
         }
     }
 
-    fn dispatch(&self, path: PathBuf) {
+    fn dispatch(&self, path: PathBuf, mode: ScanMode) {
         let mut h = DefaultHasher::new();
         path.hash(&mut h);
         let shard = (h.finish() % self.shards.len() as u64) as usize;
         // Blocking here is back-pressure: the event channel fills, and a full
         // channel becomes a rescan rather than a loss.
-        let _ = self.shards[shard].send(path);
+        let _ = self.shards[shard].send((path, mode));
     }
 
     /// On shutdown: everything still waiting is looked at now.
     fn flush(&mut self) {
-        let mut paths: Vec<PathBuf> = self.pending.drain().map(|(p, _)| p).collect();
-        paths.sort();
+        let mut paths: Vec<(PathBuf, ScanMode)> =
+            self.pending.drain().map(|(p, w)| (p, w.mode)).collect();
+        paths.sort_by(|a, b| a.0.cmp(&b.0));
         self.deadlines.clear();
-        for p in paths {
-            self.dispatch(p);
+        for (p, mode) in paths {
+            self.dispatch(p, mode);
         }
     }
 }
 
 /// Looks at each dispatched path: reads a monitored file, or reports it gone.
-fn checker(cfg: &Config, paths: Receiver<PathBuf>, out: Sender<Msg>) {
+fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: Sender<Msg>) {
     let mut buf = vec![0u8; READ_BUF];
-    for path in paths.iter() {
+    for (path, mode) in paths.iter() {
         let md = if cfg.follows_symlinks(&path) {
             std::fs::metadata(&path)
         } else {
             std::fs::symlink_metadata(&path)
         };
         let msg = match md {
-            Err(_) => Msg::Gone(path),
+            Err(_) => Msg::Gone(path, mode),
             Ok(md) if md.is_dir() => continue,
             Ok(md) => match cfg.classify(&path, md.file_type()) {
                 Verdict::File { dir } => {
                     let d = &cfg.directories[dir];
                     let result = hash_file(&path, d.follow_symlinks, d.max_file_size, &mut buf);
-                    Msg::Read { path, result }
+                    Msg::Read { path, mode, result }
                 }
                 // Not a regular file any more (a FIFO, a symlink): gone, if recorded.
-                _ if !md.is_file() => Msg::Gone(path),
+                _ if !md.is_file() => Msg::Gone(path, mode),
                 _ => continue,
             },
         };
@@ -363,11 +400,12 @@ fn writer(
     mut rec: Recorder,
     rx: Receiver<Msg>,
     scan_queued: &AtomicBool,
+    ctrl: &Sender<Control>,
 ) -> Result<(), RecordError> {
     while let Ok(msg) = rx.recv() {
-        handle(cfg, &mut rec, msg, scan_queued)?;
+        handle(cfg, &mut rec, msg, scan_queued, ctrl)?;
         for msg in rx.try_iter().take(4096) {
-            handle(cfg, &mut rec, msg, scan_queued)?;
+            handle(cfg, &mut rec, msg, scan_queued, ctrl)?;
         }
         rec.commit()?;
         for req in rec.take_handoffs() {
@@ -387,33 +425,46 @@ fn handle(
     rec: &mut Recorder,
     msg: Msg,
     scan_queued: &AtomicBool,
+    ctrl: &Sender<Control>,
 ) -> Result<(), RecordError> {
-    let rt = ScanMode::Realtime;
     match msg {
         Msg::Read {
             path,
+            mode,
             result: Ok((md, digests)),
         } => {
             let after = FileState::from_metadata(&md, digests, rec.names());
-            rec.file_read(path, after, true, rt, false)?;
+            rec.file_read(path, after, true, mode, false)?;
         }
         Msg::Read {
             path,
+            mode,
             result: Err(HashError::Vanished | HashError::NotRegular),
         }
-        | Msg::Gone(path) => {
-            gone(cfg, rec, path)?;
+        | Msg::Gone(path, mode) => {
+            gone(cfg, rec, path, mode)?;
         }
         Msg::Read {
             path,
             result: Err(e),
+            ..
         } => {
             tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
         }
         Msg::Scan => {
             scan_queued.store(false, Ordering::SeqCst);
-            let summary = crate::scan::scan(cfg, rec, ScanMode::Scheduled)?;
+            let mut summary =
+                crate::scan::scan(cfg, rec, ScanMode::Scheduled, Some(cfg.realtime.settle))?;
             tracing::info!("{summary}");
+            let deferred = std::mem::take(&mut summary.deferred);
+            if !deferred.is_empty() {
+                tracing::debug!(
+                    files = deferred.len(),
+                    "still changing during the scan; checking them once they settle"
+                );
+                // If the coalescer is gone we are stopping: the next start's scan redoes them.
+                let _ = ctrl.send(Control::Recheck(deferred));
+            }
         }
         Msg::Reopen => rec.reopen_alerts()?,
     }
@@ -422,8 +473,12 @@ fn handle(
 
 /// `path` is not a monitored file now: report it deleted if it was recorded, or
 /// every recorded file under it that is gone (a folder deleted or moved out).
-fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf) -> Result<(), RecordError> {
-    let rt = ScanMode::Realtime;
+fn gone(
+    cfg: &Config,
+    rec: &mut Recorder,
+    path: PathBuf,
+    mode: ScanMode,
+) -> Result<(), RecordError> {
     let still_a_file = |p: &Path| {
         std::fs::symlink_metadata(p)
             .is_ok_and(|m| m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)))
@@ -431,13 +486,13 @@ fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf) -> Result<(), RecordErr
     if rec.store().get_file(&path)?.is_some() {
         // Re-created in the meantime: its own event brings the comparison.
         if !still_a_file(&path) {
-            rec.file_gone(path, rt, false)?;
+            rec.file_gone(path, mode, false)?;
         }
         return Ok(());
     }
     for p in rec.store().paths_under(&path)? {
         if !still_a_file(&p) {
-            rec.file_gone(p, rt, false)?;
+            rec.file_gone(p, mode, false)?;
         }
     }
     Ok(())

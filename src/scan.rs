@@ -29,6 +29,9 @@ pub struct ScanSummary {
     pub baseline: bool,
     /// Files recorded without hashes because they exceed `max_file_size`.
     pub unhashed: u64,
+    /// Files changed so recently that they may still be being written: not
+    /// recorded by this scan (only when the caller asked to defer them).
+    pub deferred: Vec<PathBuf>,
     pub elapsed: Duration,
 }
 
@@ -86,7 +89,16 @@ enum Outcome {
 }
 
 /// Runs one full scan in `mode`, recording through `rec`, and records the scan.
-pub fn scan(cfg: &Config, rec: &mut Recorder, mode: ScanMode) -> Result<ScanSummary, RecordError> {
+///
+/// With `defer_recent`, a file whose ctime is younger than that is not recorded
+/// but returned in `deferred`: the realtime pipeline looks at it once it settles,
+/// so a scan racing a copy never reports a half-written file.
+pub fn scan(
+    cfg: &Config,
+    rec: &mut Recorder,
+    mode: ScanMode,
+    defer_recent: Option<Duration>,
+) -> Result<ScanSummary, RecordError> {
     let started = Instant::now();
     // Whatever the caller had pending is committed before the scan's own rows.
     rec.commit()?;
@@ -96,11 +108,19 @@ pub fn scan(cfg: &Config, rec: &mut Recorder, mode: ScanMode) -> Result<ScanSumm
         store.scan_started(if baseline { "baseline" } else { "scheduled" }, unix_now())?;
     let index = store.stat_index()?;
 
+    // A baseline alerts nothing, so there is nothing to defer: record what is there.
+    let defer_before_ns = defer_recent.filter(|_| !baseline).map(|d| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.saturating_sub(d).as_nanos() as i64
+    });
     let mut w = Writer {
         cfg,
         rec,
         mode,
         baseline,
+        defer_before_ns,
         summary: ScanSummary {
             baseline,
             ..Default::default()
@@ -242,6 +262,8 @@ struct Writer<'a> {
     rec: &'a mut Recorder,
     mode: ScanMode,
     baseline: bool,
+    /// Files whose ctime (ns) is after this are deferred.
+    defer_before_ns: Option<i64>,
     summary: ScanSummary,
 }
 
@@ -269,6 +291,10 @@ impl Writer<'_> {
                 result: Ok((md, digests)),
             } => {
                 let after = FileState::from_metadata(&md, digests, self.rec.names());
+                if self.defer_before_ns.is_some_and(|t| after.ctime_ns > t) {
+                    self.summary.deferred.push(path);
+                    return Ok(());
+                }
                 self.summary.totals.files += 1;
                 self.summary.totals.bytes += after.size;
                 if after.digests.is_none() {

@@ -2,5 +2,6 @@
 
 mod cli;
 mod golden;
+mod realtime;
 mod scan;
 mod util;

@@ -115,3 +115,82 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Polls `cond` every 10 ms until it holds; panics with `what` after `secs`.
+pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A running `fimvt run` on a tree; killed if a test fails before stopping it.
+pub struct Daemon {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `fimvt run` and waits until its start-up scan is done.
+    pub fn start(t: &Tree) -> Daemon {
+        let d = Daemon::spawn(t);
+        d.wait_log(30, "scan complete");
+        d
+    }
+
+    /// Starts `fimvt run` without waiting for anything.
+    pub fn spawn(t: &Tree) -> Daemon {
+        let log = t.dir.path().join(format!(
+            "daemon-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let child = Command::new(env!("CARGO_BIN_EXE_fimvt"))
+            .args(["run", "--config", t.config().to_str().unwrap()])
+            .env_remove("FIMVT_VT_API_KEY")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start fimvt run");
+        Daemon { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn wait_log(&self, secs: u64, needle: &str) {
+        wait_until(secs, &format!("{needle:?} in the daemon's log"), || {
+            self.log().contains(needle)
+        });
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+
+    /// SIGTERM, then waits for a clean exit: all pending work is recorded by then.
+    pub fn stop(mut self) -> String {
+        self.signal(libc::SIGTERM);
+        let status = self.child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "fimvt run exited with {status}:\n{log}");
+        assert!(log.contains("stopped cleanly"), "{log}");
+        log
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,385 @@
+//! `fimvt run` end to end: a daemon on a temporary tree, real file operations, and
+//! the alerts and rows they must produce. Every wait is a condition with a
+//! deadline; a final SIGTERM makes the daemon record everything still pending
+//! before the last assertions.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::{Daemon, Tree, external_digest, wait_until};
+
+/// A tree whose realtime settle time is short, to keep the tests quick.
+fn tree(extra: &str) -> Tree {
+    Tree::with_settings(&format!("{extra}\n[realtime]\nsettle = \"100ms\""))
+}
+
+fn alerts_for(t: &Tree, path: &Path) -> Vec<Value> {
+    t.alerts_json()
+        .into_iter()
+        .filter(|a| a["syscheck"]["path"] == path.to_str().unwrap())
+        .collect()
+}
+
+/// Waits until `path` has `n` alerts, and returns the last.
+fn wait_alert(t: &Tree, path: &Path, n: usize) -> Value {
+    wait_until(30, &format!("alert #{n} for {}", path.display()), || {
+        alerts_for(t, path).len() >= n
+    });
+    alerts_for(t, path).pop().unwrap()
+}
+
+fn rule(a: &Value) -> &str {
+    a["rule"]["id"].as_str().unwrap()
+}
+
+fn changed(a: &Value) -> Vec<String> {
+    a["syscheck"]["changed_attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn every_file_operation_raises_its_realtime_alert() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    let f = t.path("setup.exe");
+
+    std::fs::write(&f, b"first version").unwrap();
+    let a = wait_alert(&t, &f, 1);
+    assert_eq!(
+        (rule(&a), a["syscheck"]["mode"].as_str().unwrap()),
+        ("554", "realtime")
+    );
+    assert_eq!(
+        a["syscheck"]["sha256_after"],
+        external_digest("sha256sum", &f)
+    );
+
+    std::fs::write(&f, b"other version").unwrap(); // overwrite, same size
+    let a = wait_alert(&t, &f, 2);
+    assert_eq!(rule(&a), "550");
+    assert!(
+        changed(&a).contains(&"sha256".to_string()) && !changed(&a).contains(&"size".to_string()),
+        "{a}"
+    );
+
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&f)
+        .unwrap()
+        .write_all(b" + appended")
+        .unwrap();
+    let a = wait_alert(&t, &f, 3);
+    assert!(changed(&a).contains(&"size".to_string()), "{a}");
+    assert_eq!(
+        a["syscheck"]["sha256_after"],
+        external_digest("sha256sum", &f)
+    );
+
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let a = wait_alert(&t, &f, 4);
+    assert_eq!(changed(&a), ["permission"]);
+
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2001-02-03 04:05:06"])
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let a = wait_alert(&t, &f, 5);
+    assert_eq!(changed(&a), ["mtime"]);
+
+    let g = t.path("renamed.exe");
+    std::fs::rename(&f, &g).unwrap();
+    assert_eq!(rule(&wait_alert(&t, &f, 6)), "553");
+    assert_eq!(rule(&wait_alert(&t, &g, 1)), "554");
+
+    std::fs::remove_file(&g).unwrap();
+    assert_eq!(rule(&wait_alert(&t, &g, 2)), "553");
+
+    d.stop();
+    assert_eq!(
+        alerts_for(&t, &f).len(),
+        6,
+        "one alert per operation, no duplicates"
+    );
+    assert_eq!(alerts_for(&t, &g).len(), 2);
+    let db = t.db();
+    let events: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE mode = 'realtime'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 8);
+    let files: i64 = db
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(files, 0);
+}
+
+#[test]
+fn a_file_written_in_many_pieces_gives_one_alert_with_its_final_content() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    let f = t.path("big.iso");
+    let mut file = std::fs::File::create(&f).unwrap();
+    for i in 0..400u32 {
+        file.write_all(&[i as u8; 16 << 10]).unwrap();
+        file.flush().unwrap();
+    }
+    drop(file);
+    let a = wait_alert(&t, &f, 1);
+    d.stop();
+    assert_eq!(
+        alerts_for(&t, &f).len(),
+        1,
+        "a burst of writes is one alert"
+    );
+    assert_eq!(a["syscheck"]["size_after"], (400 * (16 << 10)).to_string());
+    assert_eq!(
+        a["syscheck"]["sha256_after"],
+        external_digest("sha256sum", &f),
+        "hashed once complete"
+    );
+}
+
+#[test]
+fn mkdir_p_followed_at_once_by_files_finds_every_file() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    let deep = t.path("a/b/c/d");
+    std::fs::create_dir_all(&deep).unwrap();
+    let files: Vec<_> = ["a/1", "a/b/2", "a/b/c/3", "a/b/c/d/4", "a/b/c/d/5"]
+        .iter()
+        .map(|r| t.write(r, r.as_bytes()))
+        .collect();
+    for f in &files {
+        assert_eq!(rule(&wait_alert(&t, f, 1)), "554");
+    }
+    d.stop();
+    assert_eq!(t.alerts_json().len(), files.len());
+}
+
+#[test]
+fn a_populated_folder_moved_in_and_out_is_reported_file_by_file() {
+    let t = tree("");
+    let outside = t.dir.path().join("incoming");
+    for i in 0..20 {
+        let p = outside.join(format!("sub{}/file{i}.bin", i % 4));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("content {i}")).unwrap();
+    }
+    let d = Daemon::start(&t);
+    let inside = t.path("incoming");
+    std::fs::rename(&outside, &inside).unwrap();
+    wait_until(30, "20 added alerts", || {
+        t.alerts_json().iter().filter(|a| rule(a) == "554").count() == 20
+    });
+    std::fs::rename(&inside, &outside).unwrap();
+    wait_until(30, "20 deleted alerts", || {
+        t.alerts_json().iter().filter(|a| rule(a) == "553").count() == 20
+    });
+    d.stop();
+    assert_eq!(t.alerts_json().len(), 40);
+    let files: i64 = t
+        .db()
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(files, 0);
+}
+
+#[test]
+fn a_burst_of_2000_files_in_new_nested_folders_is_all_alerted_and_stored() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    for i in 0..2000 {
+        t.write(
+            &format!("burst/d{}/e{}/f{i}.dat", i % 10, i % 40),
+            format!("payload {i}").as_bytes(),
+        );
+    }
+    wait_until(120, "2000 added alerts", || t.alerts_json().len() >= 2000);
+    d.stop();
+    let alerts = t.alerts_json();
+    assert_eq!(alerts.len(), 2000, "one alert per file");
+    assert!(alerts.iter().all(|a| rule(a) == "554"));
+    let db = t.db();
+    let files: i64 = db
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(files, 2000);
+    let sample = t.path("burst/d7/e37/f1997.dat");
+    let sha: String = db
+        .query_row(
+            "SELECT sha256 FROM files WHERE path = ?1",
+            [sample.to_str().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sha, external_digest("sha256sum", &sample));
+}
+
+#[test]
+fn an_overflowing_event_queue_is_recovered_by_a_rescan() {
+    // A queue of 2 events cannot hold a burst: the rest must come from a rescan.
+    let t = Tree::with_settings("\n[realtime]\nsettle = \"100ms\"\nqueue_capacity = 2");
+    let d = Daemon::start(&t);
+    for i in 0..500 {
+        t.write(&format!("flood/{}/f{i}", i % 7), format!("{i}").as_bytes());
+    }
+    wait_until(60, "500 added alerts", || t.alerts_json().len() >= 500);
+    d.wait_log(30, "event queue was full");
+    let log = d.stop();
+    let alerts = t.alerts_json();
+    let mut seen = std::collections::HashMap::new();
+    for a in &alerts {
+        *seen
+            .entry(a["syscheck"]["path"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    let doubled: Vec<_> = alerts
+        .iter()
+        .filter(|a| seen[a["syscheck"]["path"].as_str().unwrap()] > 1)
+        .map(|a| {
+            (
+                a["syscheck"]["path"].clone(),
+                a["rule"]["id"].clone(),
+                a["syscheck"]["mode"].clone(),
+                a["syscheck"]["changed_attributes"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        500,
+        "nothing lost, nothing doubled: {doubled:?}"
+    );
+    assert!(
+        alerts.iter().any(|a| a["syscheck"]["mode"] == "scheduled"),
+        "some came from the rescan:\n{log}"
+    );
+    let files: i64 = t
+        .db()
+        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(files, 500);
+}
+
+#[test]
+fn changes_made_while_stopped_are_reported_at_restart() {
+    let t = tree("");
+    let keep = t.write("keep", b"1");
+    let change = t.write("change", b"1");
+    let delete = t.write("delete", b"1");
+    Daemon::start(&t).stop();
+    assert!(
+        t.alerts_json().is_empty(),
+        "the first start is the baseline"
+    );
+
+    std::fs::write(&change, b"22").unwrap();
+    std::fs::remove_file(&delete).unwrap();
+    let added = t.write("added", b"3");
+    Daemon::start(&t).stop();
+    let alerts = t.alerts_json();
+    assert_eq!(alerts.len(), 3, "{alerts:#?}");
+    assert!(alerts.iter().all(|a| a["syscheck"]["mode"] == "scheduled"));
+    assert_eq!(rule(&alerts_for(&t, &change)[0]), "550");
+    assert_eq!(rule(&alerts_for(&t, &delete)[0]), "553");
+    assert_eq!(rule(&alerts_for(&t, &added)[0]), "554");
+    assert!(alerts_for(&t, &keep).is_empty());
+}
+
+#[test]
+fn sighup_reopens_the_alert_files_for_logrotate() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    let one = t.write("one", b"1");
+    wait_alert(&t, &one, 1);
+    for name in ["alerts.log", "alerts.json"] {
+        std::fs::rename(t.data(name), t.data(&format!("{name}.1"))).unwrap();
+    }
+    d.signal(libc::SIGHUP);
+    d.wait_log(30, "reopening alert files");
+    // The reopen is done once the writer has handled it; a new alert shows it.
+    let two = t.write("two", b"2");
+    wait_until(30, "the alert for 'two' in the new alerts.log", || {
+        t.alerts_log().contains("two' added")
+    });
+    d.stop();
+    let old = std::fs::read_to_string(t.data("alerts.log.1")).unwrap();
+    assert!(old.contains("one' added") && !old.contains("two' added"));
+    assert!(!t.alerts_log().contains("one' added"));
+    assert_eq!(alerts_for(&t, &two).len(), 1);
+    assert!(
+        t.alerts_log().starts_with("** Alert "),
+        "ids restart at offset 0 in a new file"
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_dir_is_refused() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    let out = t.fimvt(&["run", "--config", t.config().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already using data_dir") && err.contains("pid"),
+        "{err}"
+    );
+    d.stop();
+}
+
+#[test]
+fn scheduled_only_folders_are_scanned_periodically_and_on_sigusr1() {
+    let t = Tree::with_settings("realtime = false\n[scan]\nfrequency = \"1h\"");
+    let d = Daemon::start(&t);
+    let f = t.write("quiet.txt", b"x");
+    d.signal(libc::SIGUSR1);
+    let a = wait_alert(&t, &f, 1);
+    assert_eq!(a["syscheck"]["mode"], "scheduled");
+    d.stop();
+
+    let t = Tree::with_settings("realtime = false\n[scan]\nfrequency = \"1s\"");
+    let d = Daemon::start(&t);
+    let f = t.write("later.txt", b"y");
+    assert_eq!(wait_alert(&t, &f, 1)["syscheck"]["mode"], "scheduled");
+    d.stop();
+}
+
+#[test]
+fn sigterm_leaves_a_consistent_database_and_whole_alerts() {
+    let t = tree("");
+    let d = Daemon::start(&t);
+    for i in 0..200 {
+        t.write(&format!("f{i}"), b"data");
+    }
+    d.stop();
+    let ok: String = t
+        .db()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    let log = t.alerts_log();
+    assert!(
+        log.is_empty() || log.ends_with("\n\n"),
+        "no half-written alert"
+    );
+    // Whatever was alerted is recorded, and the rest is found by the next start.
+    let alerted = t.alerts_json().len();
+    Daemon::start(&t).stop();
+    assert_eq!(
+        t.alerts_json().len(),
+        200,
+        "{alerted} alerted before the stop, the rest after the restart"
+    );
+}
