@@ -19,7 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
@@ -139,7 +139,8 @@ pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
         msg_tx: msg_tx.clone(),
         lost,
         scan_queued,
-        next_scan: Instant::now() + cfg.scan.frequency,
+        next_scan: Instant::now() + scan_period(&cfg, !watch.unwatched.is_empty()),
+        degraded: !watch.unwatched.is_empty(),
     };
     drop(msg_tx);
     co.run(&event_rx, &ctrl_rx);
@@ -181,6 +182,19 @@ struct Coalescer<'a> {
     lost: Arc<AtomicBool>,
     scan_queued: Arc<AtomicBool>,
     next_scan: Instant,
+    /// Some folder could not be watched: scans run at least every `DEGRADED_PERIOD`.
+    degraded: bool,
+}
+
+/// How often full scans run when part of the tree has no inotify watch.
+const DEGRADED_PERIOD: Duration = Duration::from_secs(600);
+
+fn scan_period(cfg: &Config, degraded: bool) -> Duration {
+    if degraded {
+        cfg.scan.frequency.min(DEGRADED_PERIOD)
+    } else {
+        cfg.scan.frequency
+    }
 }
 
 impl Coalescer<'_> {
@@ -223,7 +237,7 @@ impl Coalescer<'_> {
                 self.request_scan("fimvt's event queue was full; events were dropped");
             }
             if Instant::now() >= self.next_scan {
-                self.next_scan = Instant::now() + self.cfg.scan.frequency;
+                self.next_scan = Instant::now() + scan_period(self.cfg, self.degraded);
                 self.request_scan("periodic");
             }
             self.dispatch_due();
@@ -251,9 +265,13 @@ impl Coalescer<'_> {
                 tracing::warn!(
                     folder = %at,
                     "the inotify watch limit is reached (raise fs.inotify.max_user_watches); \
-                     changes below it are found by the periodic scans only"
+                     changes below it are found by full scans, every 10 minutes at most"
                 );
                 self.request_scan("watch limit reached");
+                if !self.degraded {
+                    self.degraded = true;
+                    self.next_scan = self.next_scan.min(Instant::now() + DEGRADED_PERIOD);
+                }
             }
         }
     }

@@ -106,7 +106,7 @@ pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> not
                 tracing::warn!(
                     folder = %escape_path(&dir.path),
                     "the inotify watch limit is reached (raise fs.inotify.max_user_watches); \
-                     this folder is covered by periodic scans only"
+                     changes in what is not watched are found by full scans, every 10 minutes at most"
                 );
             } else {
                 tracing::warn!(folder = %escape_path(&dir.path), "cannot watch: {e}; covered by periodic scans only");

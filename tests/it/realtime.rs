@@ -383,3 +383,30 @@ fn sigterm_leaves_a_consistent_database_and_whole_alerts() {
         "{alerted} alerted before the stop, the rest after the restart"
     );
 }
+
+#[test]
+fn at_the_watch_limit_fimvt_says_so_and_falls_back_to_scans() {
+    // A user namespace has its own inotify watch limit (user.max_inotify_watches):
+    // set it to 3 there, leaving the machine's own setting alone.
+    let t = tree("");
+    for i in 0..8 {
+        t.write(&format!("dir{i}/sub/file"), b"x");
+    }
+    let limit = "echo 3 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"";
+    let d = Daemon::spawn_via(
+        &t,
+        &["unshare", "--user", "--map-root-user", "sh", "-c", limit],
+    );
+    d.wait_log(30, "scan complete");
+    assert!(
+        d.log().contains("fs.inotify.max_user_watches"),
+        "{}",
+        d.log()
+    );
+    // Changes the watches cannot see are still found by a scan.
+    let f = t.write("dir7/sub/new.bin", b"unseen by inotify");
+    d.signal(libc::SIGUSR1);
+    let a = wait_alert(&t, &f, 1);
+    assert_eq!(rule(&a), "554");
+    d.stop();
+}

@@ -144,6 +144,12 @@ impl Daemon {
 
     /// Starts `fimvt run` without waiting for anything.
     pub fn spawn(t: &Tree) -> Daemon {
+        Daemon::spawn_via(t, &[])
+    }
+
+    /// Starts `fimvt run` through `wrapper` (a command line that ends by running
+    /// the program and arguments appended to it).
+    pub fn spawn_via(t: &Tree, wrapper: &[&str]) -> Daemon {
         let log = t.dir.path().join(format!(
             "daemon-{}.log",
             std::time::SystemTime::now()
@@ -151,8 +157,16 @@ impl Daemon {
                 .unwrap()
                 .as_nanos()
         ));
-        let child = Command::new(env!("CARGO_BIN_EXE_fimvt"))
-            .args(["run", "--config", t.config().to_str().unwrap()])
+        let mut argv: Vec<&str> = wrapper.to_vec();
+        let config = t.config();
+        argv.extend([
+            env!("CARGO_BIN_EXE_fimvt"),
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        let child = Command::new(argv[0])
+            .args(&argv[1..])
             .env_remove("FIMVT_VT_API_KEY")
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::null())
