@@ -11,10 +11,7 @@ use std::time::Instant;
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("usage: ceiling DIR [THREADS]");
-    let threads: usize = args
-        .next()
-        .map(|t| t.parse().expect("THREADS is a number"))
-        .unwrap_or(2);
+    let threads: usize = args.next().map(|t| t.parse().expect("THREADS is a number")).unwrap_or(2);
     let files: Vec<_> = walkdir::WalkDir::new(&dir)
         .into_iter()
         .filter_map(Result::ok)
@@ -29,17 +26,12 @@ fn main() {
             s.spawn(|| {
                 let mut buf = vec![0u8; fimvt::hash::READ_BUF];
                 while let Some(p) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let (md, _) = fimvt::hash::hash_file(p, false, u64::MAX, &mut buf)
-                        .expect("readable file");
+                    let (md, _) = fimvt::hash::hash_file(p, false, u64::MAX, &mut buf).expect("readable file");
                     bytes.fetch_add(md.len() as usize, Ordering::Relaxed);
                 }
             });
         }
     });
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "ceiling_seconds={secs:.3} files={} bytes={}",
-        files.len(),
-        bytes.load(Ordering::Relaxed)
-    );
+    println!("ceiling_seconds={secs:.3} files={} bytes={}", files.len(), bytes.load(Ordering::Relaxed));
 }

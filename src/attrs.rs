@@ -50,25 +50,15 @@ impl StatKey {
             uid: md.uid(),
             gid: md.gid(),
             inode: md.ino(),
-            mtime_ns: md
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(md.mtime_nsec()),
-            ctime_ns: md
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(md.ctime_nsec()),
+            mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
+            ctime_ns: md.ctime().saturating_mul(1_000_000_000).saturating_add(md.ctime_nsec()),
         }
     }
 }
 
 impl FileState {
     /// Builds the state from `fstat` of the opened file; names come from `names`.
-    pub fn from_metadata(
-        md: &Metadata,
-        digests: Option<Digests>,
-        names: &mut NameCache,
-    ) -> FileState {
+    pub fn from_metadata(md: &Metadata, digests: Option<Digests>, names: &mut NameCache) -> FileState {
         let key = StatKey::of(md);
         FileState {
             size: key.size,
@@ -136,17 +126,11 @@ pub struct NameCache {
 
 impl NameCache {
     pub fn user(&mut self, uid: u32) -> String {
-        self.users
-            .entry(uid)
-            .or_insert_with(|| lookup_user(uid).unwrap_or_default())
-            .clone()
+        self.users.entry(uid).or_insert_with(|| lookup_user(uid).unwrap_or_default()).clone()
     }
 
     pub fn group(&mut self, gid: u32) -> String {
-        self.groups
-            .entry(gid)
-            .or_insert_with(|| lookup_group(gid).unwrap_or_default())
-            .clone()
+        self.groups.entry(gid).or_insert_with(|| lookup_group(gid).unwrap_or_default()).clone()
     }
 }
 
@@ -157,15 +141,7 @@ fn lookup_user(uid: u32) -> Option<String> {
         // `buf.len()` bytes and sets `result` to null or to `&pwd`.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;
@@ -174,11 +150,7 @@ fn lookup_user(uid: u32) -> Option<String> {
             return None;
         }
         // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`.
-        return Some(
-            unsafe { CStr::from_ptr(pwd.pw_name) }
-                .to_string_lossy()
-                .into_owned(),
-        );
+        return Some(unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned());
     }
 }
 
@@ -188,15 +160,7 @@ fn lookup_group(gid: u32) -> Option<String> {
         // SAFETY: as in `lookup_user`, for getgrgid_r.
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getgrgid_r(
-                gid,
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;
@@ -205,11 +169,7 @@ fn lookup_group(gid: u32) -> Option<String> {
             return None;
         }
         // SAFETY: on success gr_name points to a NUL-terminated string inside `buf`.
-        return Some(
-            unsafe { CStr::from_ptr(grp.gr_name) }
-                .to_string_lossy()
-                .into_owned(),
-        );
+        return Some(unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned());
     }
 }
 

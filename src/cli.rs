@@ -64,11 +64,7 @@ pub fn init_logging(cli: &Cli) {
 }
 
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<ConfigError>().is_some() {
-        ExitCode::from(EXIT_CONFIG)
-    } else {
-        ExitCode::FAILURE
-    }
+    if err.downcast_ref::<ConfigError>().is_some() { ExitCode::from(EXIT_CONFIG) } else { ExitCode::FAILURE }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -107,7 +103,7 @@ fn run_daemon(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     let _lock = prepare_data_dir(&cfg)?;
     let rec = open_recorder(&cfg)?;
-    crate::daemon::run(cfg, rec)?;
+    crate::daemon::run(cfg, config.to_path_buf(), rec)?;
     Ok(ExitCode::SUCCESS)
 }
 

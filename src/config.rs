@@ -89,25 +89,28 @@ pub struct ScanConfig {
     pub threads: usize,
 }
 
-#[derive(Clone)]
+/// `Debug` is safe: the key is a [`Secret`].
+#[derive(Debug, Clone)]
 pub struct VirusTotalConfig {
     pub enabled: bool,
     pub api_key: Option<Secret>,
     pub base_url: String,
     pub requests_per_minute: u32,
     pub daily_quota: u32,
-}
-
-impl fmt::Debug for VirusTotalConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VirusTotalConfig")
-            .field("enabled", &self.enabled)
-            .field("api_key", &self.api_key)
-            .field("base_url", &self.base_url)
-            .field("requests_per_minute", &self.requests_per_minute)
-            .field("daily_quota", &self.daily_quota)
-            .finish()
-    }
+    /// A verdict younger than this answers a new file with the same content.
+    pub cache_ttl: Duration,
+    /// Waits before asking again about a hash VirusTotal did not know.
+    pub recheck_not_found: Vec<Duration>,
+    /// Queue the files of the baseline too, at the lowest priority.
+    pub scan_baseline: bool,
+    /// Failed tries before 87106 is raised (the lookup stays queued).
+    pub max_retries: u32,
+    /// Wait before the first retry; it doubles with each failure, up to 1 h.
+    pub retry_backoff: Duration,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
 }
 
 /// A secret string whose `Debug` and `Display` never show it.
@@ -213,6 +216,14 @@ struct RawVirusTotal {
     base_url: Option<Spanned<String>>,
     requests_per_minute: Option<Spanned<i64>>,
     daily_quota: Option<Spanned<i64>>,
+    cache_ttl: Option<Spanned<DurationValue>>,
+    recheck_not_found: Option<Vec<Spanned<DurationValue>>>,
+    scan_baseline: Option<bool>,
+    max_retries: Option<Spanned<i64>>,
+    retry_backoff: Option<Spanned<DurationValue>>,
+    connect_timeout: Option<Spanned<DurationValue>>,
+    timeout: Option<Spanned<DurationValue>>,
+    concurrency: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -260,22 +271,14 @@ impl Config {
 
     /// Validates `text` as if read from `source` (relative paths resolve against
     /// `source`'s folder).
-    pub fn from_str_at(
-        text: &str,
-        source: &Path,
-        env_api_key: Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn from_str_at(text: &str, source: &Path, env_api_key: Option<String>) -> Result<Config, ConfigError> {
         let cx = Cx { text, file: source };
         let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
         let base = source.parent().unwrap_or(Path::new("/")).to_path_buf();
 
         let general = cx.general(raw.general, &base)?;
         if raw.directories.is_empty() {
-            return Err(cx.err(
-                None,
-                "directories",
-                "no [[directories]] entry: nothing to monitor",
-            ));
+            return Err(cx.err(None, "directories", "no [[directories]] entry: nothing to monitor"));
         }
         let directories = raw
             .directories
@@ -295,14 +298,7 @@ impl Config {
         let scan = cx.scan(raw.scan)?;
         let realtime = cx.realtime(raw.realtime)?;
         let virustotal = cx.virustotal(raw.virustotal, &base, env_api_key)?;
-        Ok(Config {
-            source: source.to_path_buf(),
-            general,
-            directories,
-            scan,
-            realtime,
-            virustotal,
-        })
+        Ok(Config { source: source.to_path_buf(), general, directories, scan, realtime, virustotal })
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -320,9 +316,7 @@ impl Config {
             let rel = path.strip_prefix(&dir.path).unwrap_or(Path::new(""));
             // A folder d levels down holds files that sit in d folders.
             let depth = rel.components().count();
-            if depth as u64 > u64::from(dir.recursion_level)
-                || (depth > 0 && dir.is_ignored(rel, path))
-            {
+            if depth as u64 > u64::from(dir.recursion_level) || (depth > 0 && dir.is_ignored(rel, path)) {
                 return Verdict::Excluded;
             }
             return Verdict::Dir { dir: dir_index };
@@ -344,10 +338,7 @@ impl Config {
         let (dir_index, dir) = self.owner_of(path)?;
         let rel = path.strip_prefix(&dir.path).ok()?;
         let depth = rel.components().count();
-        if depth == 0
-            || (depth - 1) as u64 > u64::from(dir.recursion_level)
-            || dir.is_ignored(rel, path)
-        {
+        if depth == 0 || (depth - 1) as u64 > u64::from(dir.recursion_level) || dir.is_ignored(rel, path) {
             return None;
         }
         if let Some(re) = &dir.restrict
@@ -395,11 +386,7 @@ struct Cx<'a> {
 impl Cx<'_> {
     fn line_of(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
+        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
     }
 
     fn err(&self, span: Option<std::ops::Range<usize>>, key: &str, message: &str) -> ConfigError {
@@ -420,21 +407,13 @@ impl Cx<'_> {
         };
         let line = self.line_of(span.start);
         let line_text = self.text.lines().nth(line - 1).unwrap_or("");
-        let headers: Vec<&str> = self
-            .text
-            .lines()
-            .take(line)
-            .map(str::trim)
-            .filter(|l| l.starts_with('['))
-            .collect();
+        let headers: Vec<&str> = self.text.lines().take(line).map(str::trim).filter(|l| l.starts_with('[')).collect();
         // `[[directories]]` is an array: name the entry, as validation errors do.
         let section = headers.last().map(|h| {
             let name = h.trim_matches(['[', ']']).trim();
             if h.starts_with("[[") {
-                let index = headers
-                    .iter()
-                    .filter(|o| o.starts_with("[[") && o.trim_matches(['[', ']']).trim() == name)
-                    .count();
+                let index =
+                    headers.iter().filter(|o| o.starts_with("[[") && o.trim_matches(['[', ']']).trim() == name).count();
                 format!("{name}[{}]", index - 1)
             } else {
                 name.to_string()
@@ -450,12 +429,7 @@ impl Cx<'_> {
             (None, false) => key,
             (None, true) => "(file)".to_string(),
         };
-        ConfigError {
-            file: self.file.to_path_buf(),
-            line: Some(line),
-            key,
-            message,
-        }
+        ConfigError { file: self.file.to_path_buf(), line: Some(line), key, message }
     }
 
     fn general(&self, raw: RawGeneral, base: &Path) -> Result<General, ConfigError> {
@@ -468,10 +442,7 @@ impl Cx<'_> {
             }
             None => canonical_lenient(&base.join("var")),
         };
-        let hostname = raw
-            .hostname
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(system_hostname);
+        let hostname = raw.hostname.filter(|h| !h.is_empty()).unwrap_or_else(system_hostname);
         let agent_id = match raw.agent_id {
             Some(id) => {
                 let v = id.get_ref();
@@ -486,24 +457,11 @@ impl Cx<'_> {
             }
             None => "000".to_string(),
         };
-        let agent_name = raw
-            .agent_name
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| hostname.clone());
-        Ok(General {
-            data_dir,
-            hostname,
-            agent_id,
-            agent_name,
-        })
+        let agent_name = raw.agent_name.filter(|n| !n.is_empty()).unwrap_or_else(|| hostname.clone());
+        Ok(General { data_dir, hostname, agent_id, agent_name })
     }
 
-    fn directory(
-        &self,
-        i: usize,
-        raw: RawDirectory,
-        base: &Path,
-    ) -> Result<DirConfig, ConfigError> {
+    fn directory(&self, i: usize, raw: RawDirectory, base: &Path) -> Result<DirConfig, ConfigError> {
         let key = |k: &str| format!("directories[{i}].{k}");
         let written = raw.path.get_ref();
         let joined = base.join(written);
@@ -511,34 +469,20 @@ impl Cx<'_> {
             self.err(
                 Some(raw.path.span()),
                 &key("path"),
-                &format!(
-                    "cannot use folder {:?} (resolved to {}): {e}",
-                    written,
-                    joined.display()
-                ),
+                &format!("cannot use folder {:?} (resolved to {}): {e}", written, joined.display()),
             )
         })?;
         if !path.is_dir() {
-            return Err(self.err(
-                Some(raw.path.span()),
-                &key("path"),
-                &format!("{} is not a folder", path.display()),
-            ));
+            return Err(self.err(Some(raw.path.span()), &key("path"), &format!("{} is not a folder", path.display())));
         }
         let recursion_level = match raw.recursion_level {
-            Some(r) => u32::try_from(*r.get_ref())
-                .ok()
-                .filter(|&v| v <= MAX_RECURSION_LEVEL)
-                .ok_or_else(|| {
-                    self.err(
-                        Some(r.span()),
-                        &key("recursion_level"),
-                        &format!(
-                            "{} is out of range: expected 0 to {MAX_RECURSION_LEVEL}",
-                            r.get_ref()
-                        ),
-                    )
-                })?,
+            Some(r) => u32::try_from(*r.get_ref()).ok().filter(|&v| v <= MAX_RECURSION_LEVEL).ok_or_else(|| {
+                self.err(
+                    Some(r.span()),
+                    &key("recursion_level"),
+                    &format!("{} is out of range: expected 0 to {MAX_RECURSION_LEVEL}", r.get_ref()),
+                )
+            })?,
             None => DEFAULT_RECURSION_LEVEL,
         };
         let mut set = GlobSetBuilder::new();
@@ -547,35 +491,22 @@ impl Cx<'_> {
             let glob = GlobBuilder::new(g.get_ref())
                 .backslash_escape(true)
                 .build()
-                .map_err(|e| {
-                    self.err(
-                        Some(g.span()),
-                        &format!("{}[{j}]", key("ignore")),
-                        &format!("bad glob: {e}"),
-                    )
-                })?;
+                .map_err(|e| self.err(Some(g.span()), &format!("{}[{j}]", key("ignore")), &format!("bad glob: {e}")))?;
             set.add(glob);
             ignore_patterns.push(g.get_ref().clone());
         }
-        let ignore = set
-            .build()
-            .map_err(|e| self.err(None, &key("ignore"), &format!("bad glob set: {e}")))?;
+        let ignore = set.build().map_err(|e| self.err(None, &key("ignore"), &format!("bad glob set: {e}")))?;
         let restrict = match raw.restrict {
-            Some(r) => Some(Regex::new(r.get_ref()).map_err(|e| {
-                self.err(
-                    Some(r.span()),
-                    &key("restrict"),
-                    &format!("bad regular expression: {e}"),
-                )
-            })?),
+            Some(r) => Some(
+                Regex::new(r.get_ref())
+                    .map_err(|e| self.err(Some(r.span()), &key("restrict"), &format!("bad regular expression: {e}")))?,
+            ),
             None => None,
         };
         let max_file_size = match raw.max_file_size {
             Some(s) => {
                 let parsed = match s.get_ref() {
-                    SizeValue::Bytes(n) => {
-                        u64::try_from(*n).map_err(|_| "must not be negative".to_string())
-                    }
+                    SizeValue::Bytes(n) => u64::try_from(*n).map_err(|_| "must not be negative".to_string()),
                     SizeValue::Text(t) => parse_size(t),
                 };
                 parsed.map_err(|m| self.err(Some(s.span()), &key("max_file_size"), &m))?
@@ -619,9 +550,7 @@ impl Cx<'_> {
             },
             None => Rehash::Changed,
         };
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let threads = match raw.threads {
             Some(t) => usize::try_from(*t.get_ref())
                 .ok()
@@ -629,19 +558,14 @@ impl Cx<'_> {
                 .ok_or_else(|| self.err(Some(t.span()), "scan.threads", "expected 1 to 256"))?,
             None => cores,
         };
-        Ok(ScanConfig {
-            frequency,
-            scan_on_start: raw.scan_on_start.unwrap_or(true),
-            rehash,
-            threads,
-        })
+        Ok(ScanConfig { frequency, scan_on_start: raw.scan_on_start.unwrap_or(true), rehash, threads })
     }
 
     fn duration(&self, v: &Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
         match v.get_ref() {
-            DurationValue::Seconds(n) => u64::try_from(*n)
-                .map(Duration::from_secs)
-                .map_err(|_| "must not be negative".to_string()),
+            DurationValue::Seconds(n) => {
+                u64::try_from(*n).map(Duration::from_secs).map_err(|_| "must not be negative".to_string())
+            }
             DurationValue::Text(t) => parse_duration(t),
         }
         .map_err(|m| self.err(Some(v.span()), key, &m))
@@ -662,19 +586,10 @@ impl Cx<'_> {
             Some(q) => usize::try_from(*q.get_ref())
                 .ok()
                 .filter(|&n| (1..=10_000_000).contains(&n))
-                .ok_or_else(|| {
-                    self.err(
-                        Some(q.span()),
-                        "realtime.queue_capacity",
-                        "expected 1 to 10000000",
-                    )
-                })?,
+                .ok_or_else(|| self.err(Some(q.span()), "realtime.queue_capacity", "expected 1 to 10000000"))?,
             None => 65_536,
         };
-        Ok(RealtimeConfig {
-            settle,
-            queue_capacity,
-        })
+        Ok(RealtimeConfig { settle, queue_capacity })
     }
 
     fn virustotal(
@@ -684,27 +599,18 @@ impl Cx<'_> {
         env_key: Option<String>,
     ) -> Result<VirusTotalConfig, ConfigError> {
         // Precedence: the file's `api_key`, then `api_key_file`, then the environment.
-        let mut api_key = raw
-            .api_key
-            .filter(|k| !k.trim().is_empty())
-            .map(|k| Secret(k.trim().to_string()));
+        let mut api_key = raw.api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret(k.trim().to_string()));
         if let Some(f) = &raw.api_key_file {
             let p = base.join(f.get_ref());
             let text = std::fs::read_to_string(&p).map_err(|e| {
-                self.err(
-                    Some(f.span()),
-                    "virustotal.api_key_file",
-                    &format!("cannot read {}: {e}", p.display()),
-                )
+                self.err(Some(f.span()), "virustotal.api_key_file", &format!("cannot read {}: {e}", p.display()))
             })?;
             if api_key.is_none() {
                 api_key = Some(Secret(text.trim().to_string())).filter(|s| !s.0.is_empty());
             }
         }
         if api_key.is_none() {
-            api_key = env_key
-                .filter(|k| !k.trim().is_empty())
-                .map(|k| Secret(k.trim().to_string()));
+            api_key = env_key.filter(|k| !k.trim().is_empty()).map(|k| Secret(k.trim().to_string()));
         }
         let base_url = match raw.base_url {
             Some(u) => {
@@ -721,28 +627,44 @@ impl Cx<'_> {
             None => DEFAULT_BASE_URL.to_string(),
         };
         let positive = |v: Option<Spanned<i64>>, key: &str, default: u32| match v {
-            Some(n) => u32::try_from(*n.get_ref())
-                .ok()
-                .filter(|&x| x > 0)
-                .ok_or_else(|| {
-                    self.err(
-                        Some(n.span()),
-                        key,
-                        &format!("{} must be a positive whole number", n.get_ref()),
-                    )
-                }),
+            Some(n) => u32::try_from(*n.get_ref()).ok().filter(|&x| x > 0).ok_or_else(|| {
+                self.err(Some(n.span()), key, &format!("{} must be a positive whole number", n.get_ref()))
+            }),
             None => Ok(default),
         };
+        let duration = |v: &Option<Spanned<DurationValue>>, key: &str, default: Duration| match v {
+            Some(d) => self.duration(d, key),
+            None => Ok(default),
+        };
+        let recheck_not_found = match &raw.recheck_not_found {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, d)| self.duration(d, &format!("virustotal.recheck_not_found[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![Duration::from_secs(3600), Duration::from_secs(86_400), Duration::from_secs(7 * 86_400)],
+        };
+        let timeout = duration(&raw.timeout, "virustotal.timeout", Duration::from_secs(30))?;
+        let connect_timeout = duration(&raw.connect_timeout, "virustotal.connect_timeout", Duration::from_secs(10))?;
+        for (d, key) in [(timeout, "virustotal.timeout"), (connect_timeout, "virustotal.connect_timeout")] {
+            if d.is_zero() {
+                return Err(self.err(None, key, "must be longer than 0s"));
+            }
+        }
         Ok(VirusTotalConfig {
             enabled: raw.enabled,
             api_key,
             base_url,
-            requests_per_minute: positive(
-                raw.requests_per_minute,
-                "virustotal.requests_per_minute",
-                4,
-            )?,
+            requests_per_minute: positive(raw.requests_per_minute, "virustotal.requests_per_minute", 4)?,
             daily_quota: positive(raw.daily_quota, "virustotal.daily_quota", 500)?,
+            cache_ttl: duration(&raw.cache_ttl, "virustotal.cache_ttl", Duration::from_secs(7 * 86_400))?,
+            recheck_not_found,
+            scan_baseline: raw.scan_baseline.unwrap_or(true),
+            max_retries: positive(raw.max_retries, "virustotal.max_retries", 5)?,
+            retry_backoff: duration(&raw.retry_backoff, "virustotal.retry_backoff", Duration::from_secs(30))?,
+            connect_timeout,
+            timeout,
+            concurrency: positive(raw.concurrency, "virustotal.concurrency", 4)?.min(64) as usize,
         })
     }
 }
@@ -753,9 +675,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size such as \"1GiB\" or \"500MB\""))?;
+    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a size such as \"1GiB\" or \"500MB\""))?;
     let mult: u64 = match unit.trim() {
         "" | "B" => 1,
         "KB" => 1000,
@@ -767,22 +687,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "G" | "GiB" => 1 << 30,
         "T" | "TiB" => 1 << 40,
         u => {
-            return Err(format!(
-                "unknown size unit {u:?} in {text:?}: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"
-            ));
+            return Err(format!("unknown size unit {u:?} in {text:?}: use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB"));
         }
     };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    n.checked_mul(mult).ok_or_else(|| format!("{text:?} is too large"))
 }
 
 /// Parses durations such as `250ms`, `45s`, `30m`, `12h`, `1d`, `1h30m` or a plain number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a duration such as \"12h\", \"30m\", \"1d\", \"1h30m\" or \"250ms\""
-        )
-    };
+    let bad = || format!("{text:?} is not a duration such as \"12h\", \"30m\", \"1d\", \"1h30m\" or \"250ms\"");
     let t = text.trim();
     if t.is_empty() {
         return Err(bad());
@@ -793,14 +706,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let part = match &rest[..unit_len] {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
@@ -846,6 +755,9 @@ pub fn system_hostname() -> String {
 
 /// Formats a duration the way the config accepts it back.
 pub fn format_duration(d: Duration) -> String {
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
     let s = d.as_secs();
     match s {
         s if s % 86400 == 0 && s > 0 => format!("{}d", s / 86400),
@@ -860,11 +772,7 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "# effective settings of {}", self.source.display())?;
         writeln!(f, "[general]")?;
-        writeln!(
-            f,
-            "data_dir = {:?}",
-            self.general.data_dir.display().to_string()
-        )?;
+        writeln!(f, "data_dir = {:?}", self.general.data_dir.display().to_string())?;
         writeln!(f, "hostname = {:?}", self.general.hostname)?;
         writeln!(f, "agent_id = {:?}", self.general.agent_id)?;
         writeln!(f, "agent_name = {:?}", self.general.agent_name)?;
@@ -890,7 +798,7 @@ impl fmt::Display for Config {
         writeln!(f, "rehash = {rehash:?}")?;
         writeln!(f, "threads = {}", self.scan.threads)?;
         writeln!(f, "\n[realtime]")?;
-        writeln!(f, "settle = \"{}ms\"", self.realtime.settle.as_millis())?;
+        writeln!(f, "settle = {:?}", format_duration(self.realtime.settle))?;
         writeln!(f, "queue_capacity = {}", self.realtime.queue_capacity)?;
         let vt = &self.virustotal;
         writeln!(f, "\n[virustotal]")?;
@@ -901,7 +809,16 @@ impl fmt::Display for Config {
         }
         writeln!(f, "base_url = {:?}", vt.base_url)?;
         writeln!(f, "requests_per_minute = {}", vt.requests_per_minute)?;
-        write!(f, "daily_quota = {}", vt.daily_quota)
+        writeln!(f, "daily_quota = {}", vt.daily_quota)?;
+        writeln!(f, "cache_ttl = {:?}", format_duration(vt.cache_ttl))?;
+        let rechecks: Vec<String> = vt.recheck_not_found.iter().map(|d| format_duration(*d)).collect();
+        writeln!(f, "recheck_not_found = {rechecks:?}")?;
+        writeln!(f, "scan_baseline = {}", vt.scan_baseline)?;
+        writeln!(f, "max_retries = {}", vt.max_retries)?;
+        writeln!(f, "retry_backoff = {:?}", format_duration(vt.retry_backoff))?;
+        writeln!(f, "connect_timeout = {:?}", format_duration(vt.connect_timeout))?;
+        writeln!(f, "timeout = {:?}", format_duration(vt.timeout))?;
+        write!(f, "concurrency = {}", vt.concurrency)
     }
 }
 
@@ -944,9 +861,7 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_key() {
-        let e =
-            load("[general]\ndata_dir = \"var\"\nbogus = 1\n[[directories]]\npath = \"watched\"\n")
-                .unwrap_err();
+        let e = load("[general]\ndata_dir = \"var\"\nbogus = 1\n[[directories]]\npath = \"watched\"\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.to_string().contains("bogus"), "{e}");
         assert!(e.to_string().contains("fimvt.toml:3"), "{e}");
@@ -969,34 +884,19 @@ mod tests {
 
     #[test]
     fn bad_glob_and_regex_are_located() {
-        let e =
-            load("[[directories]]\npath = \"watched\"\nignore = [\"ok\", \"a[\"]\n").unwrap_err();
-        assert_eq!(
-            (e.line, e.key.as_str()),
-            (Some(3), "directories[0].ignore[1]"),
-            "{e}"
-        );
+        let e = load("[[directories]]\npath = \"watched\"\nignore = [\"ok\", \"a[\"]\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "directories[0].ignore[1]"), "{e}");
         let e = load("[[directories]]\npath = \"watched\"\nrestrict = \"(\"\n").unwrap_err();
-        assert_eq!(
-            (e.line, e.key.as_str()),
-            (Some(3), "directories[0].restrict"),
-            "{e}"
-        );
+        assert_eq!((e.line, e.key.as_str()), (Some(3), "directories[0].restrict"), "{e}");
     }
 
     #[test]
     fn absurd_numbers_are_refused() {
         let e = load("[[directories]]\npath = \"watched\"\nrecursion_level = -1\n").unwrap_err();
         assert_eq!(e.key, "directories[0].recursion_level");
-        let e =
-            load("[[directories]]\npath = \"watched\"\n[virustotal]\nrequests_per_minute = 0\n")
-                .unwrap_err();
-        assert_eq!(
-            (e.line, e.key.as_str()),
-            (Some(4), "virustotal.requests_per_minute")
-        );
-        let e = load("[[directories]]\npath = \"watched\"\nmax_file_size = \"12 parsecs\"\n")
-            .unwrap_err();
+        let e = load("[[directories]]\npath = \"watched\"\n[virustotal]\nrequests_per_minute = 0\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "virustotal.requests_per_minute"));
+        let e = load("[[directories]]\npath = \"watched\"\nmax_file_size = \"12 parsecs\"\n").unwrap_err();
         assert_eq!(e.key, "directories[0].max_file_size");
     }
 
@@ -1024,14 +924,8 @@ mod tests {
 
     #[test]
     fn api_key_sources_and_masking() {
-        let c = load(&format!(
-            "{MINIMAL}[virustotal]\napi_key = \"sekrit-123\"\n"
-        ))
-        .unwrap();
-        assert_eq!(
-            c.virustotal.api_key.as_ref().unwrap().expose(),
-            "sekrit-123"
-        );
+        let c = load(&format!("{MINIMAL}[virustotal]\napi_key = \"sekrit-123\"\n")).unwrap();
+        assert_eq!(c.virustotal.api_key.as_ref().unwrap().expose(), "sekrit-123");
         let shown = format!("{c} {c:?}");
         assert!(!shown.contains("sekrit-123"), "{shown}");
         let dir = tempfile::tempdir().unwrap();
@@ -1039,14 +933,8 @@ mod tests {
         let file = dir.path().join("f.toml");
         let c = Config::from_str_at(MINIMAL, &file, Some("from-env".into())).unwrap();
         assert_eq!(c.virustotal.api_key.unwrap().expose(), "from-env");
-        let e = load(&format!(
-            "{MINIMAL}[virustotal]\napi_key_file = \"missing.key\"\n"
-        ))
-        .unwrap_err();
-        assert_eq!(
-            (e.line, e.key.as_str()),
-            (Some(4), "virustotal.api_key_file")
-        );
+        let e = load(&format!("{MINIMAL}[virustotal]\napi_key_file = \"missing.key\"\n")).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(4), "virustotal.api_key_file"));
     }
 
     #[test]
@@ -1059,33 +947,15 @@ mod tests {
         let dir = std::fs::metadata(&root).unwrap().file_type();
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let file = std::fs::metadata(tmp.path()).unwrap().file_type();
-        assert_eq!(
-            c.classify(&root.join("a.exe"), file),
-            Verdict::File { dir: 0 }
-        );
-        assert_eq!(
-            c.classify(&root.join("sub/a.txt"), file),
-            Verdict::File { dir: 0 }
-        );
-        assert_eq!(
-            c.classify(&root.join("sub/deeper/a.txt"), file),
-            Verdict::Excluded
-        );
+        assert_eq!(c.classify(&root.join("a.exe"), file), Verdict::File { dir: 0 });
+        assert_eq!(c.classify(&root.join("sub/a.txt"), file), Verdict::File { dir: 0 });
+        assert_eq!(c.classify(&root.join("sub/deeper/a.txt"), file), Verdict::Excluded);
         assert_eq!(c.classify(&root.join("sub/deeper"), dir), Verdict::Excluded);
         assert_eq!(c.classify(&root.join("sub"), dir), Verdict::Dir { dir: 0 });
-        assert_eq!(
-            c.classify(&root.join("x.tmp.txt"), file),
-            Verdict::File { dir: 0 }
-        );
+        assert_eq!(c.classify(&root.join("x.tmp.txt"), file), Verdict::File { dir: 0 });
         assert_eq!(c.classify(&root.join("sub/x.tmp"), file), Verdict::Excluded);
-        assert_eq!(
-            c.classify(&root.join(".cache/a.txt"), file),
-            Verdict::Excluded
-        );
+        assert_eq!(c.classify(&root.join(".cache/a.txt"), file), Verdict::Excluded);
         assert_eq!(c.classify(&root.join("a.doc"), file), Verdict::Excluded);
-        assert_eq!(
-            c.classify(Path::new("/elsewhere/a.exe"), file),
-            Verdict::Excluded
-        );
+        assert_eq!(c.classify(Path::new("/elsewhere/a.exe"), file), Verdict::Excluded);
     }
 }

@@ -26,10 +26,13 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 use crate::attrs::FileState;
 use crate::config::{Config, Verdict};
-use crate::fim::{LookupRequest, ScanMode};
+use crate::fim::ScanMode;
 use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
 use crate::record::{RecordError, Recorder};
 use crate::textutil::escape_path;
+use crate::virustotal::ledger::Ledger;
+use crate::virustotal::worker::{self, Link, VtMsg};
+use crate::virustotal::{self, Status};
 use crate::watch::{self, Urgency, WatchEvent};
 
 /// What the writer thread is asked to do. Moved once through a channel: the
@@ -37,11 +40,7 @@ use crate::watch::{self, Urgency, WatchEvent};
 #[allow(clippy::large_enum_variant)]
 enum Msg {
     /// A checker read a file (or failed to).
-    Read {
-        path: PathBuf,
-        mode: ScanMode,
-        result: ReadResult,
-    },
+    Read { path: PathBuf, mode: ScanMode, result: ReadResult },
     /// A checker found nothing monitorable at `path`: it, or everything recorded
     /// under it, may be gone.
     Gone(PathBuf, ScanMode),
@@ -49,6 +48,8 @@ enum Msg {
     Scan,
     /// Reopen the alert files.
     Reopen,
+    /// From the VirusTotal worker.
+    Vt(VtMsg),
 }
 
 enum Control {
@@ -58,8 +59,9 @@ enum Control {
     Recheck(Vec<PathBuf>),
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. The data folder lock is held by the caller.
-pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
+/// Runs the daemon until SIGTERM or SIGINT. The data folder lock is held by the
+/// caller. `config_path` is read again on SIGHUP for a new VirusTotal key.
+pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let checkers = cfg.scan.threads.max(1);
     let (event_tx, event_rx) = bounded::<WatchEvent>(cfg.realtime.queue_capacity);
@@ -81,48 +83,70 @@ pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
         msg_tx.send(Msg::Scan).expect("writer channel open");
     }
 
-    let writer = {
-        let (cfg, scan_queued, ctrl_tx) = (cfg.clone(), scan_queued.clone(), ctrl_tx.clone());
-        std::thread::Builder::new()
-            .name("writer".into())
-            .spawn(move || writer(&cfg, rec, msg_rx, &scan_queued, &ctrl_tx))?
+    // VirusTotal: said once, at start, when it is off and why.
+    let (ledger, vt_worker) = match virustotal::status(&cfg) {
+        Status::Off(why) => {
+            tracing::info!("VirusTotal lookups are off: {why}; running as a plain FIM");
+            (None, None)
+        }
+        Status::On(policy, settings) => {
+            rec.set_virustotal(policy.clone());
+            let ledger = Ledger::new(policy, &cfg.general.data_dir)?;
+            let tx = msg_tx.clone();
+            let handle = worker::spawn(settings, cfg.db_path(), move |m| {
+                let _ = tx.send(Msg::Vt(m));
+            })?;
+            tracing::info!(
+                requests_per_minute = cfg.virustotal.requests_per_minute,
+                daily_quota = cfg.virustotal.daily_quota,
+                "VirusTotal lookups are on"
+            );
+            (Some(ledger), Some(handle))
+        }
     };
+    let writer = {
+        let w = Writer {
+            cfg: cfg.clone(),
+            rec,
+            scan_queued: scan_queued.clone(),
+            ctrl: ctrl_tx.clone(),
+            vt: ledger.zip(vt_worker.as_ref().map(|h| h.link())),
+        };
+        std::thread::Builder::new().name("writer".into()).spawn(move || w.run(msg_rx))?
+    };
+    let key_setter = vt_worker.as_ref().map(|h| h.key_setter());
     let mut shard_txs = Vec::new();
     let mut checker_handles = Vec::new();
     for i in 0..checkers {
         let (tx, rx) = bounded::<(PathBuf, ScanMode)>(4096);
         shard_txs.push(tx);
         let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
-        checker_handles.push(
-            std::thread::Builder::new()
-                .name(format!("checker-{i}"))
-                .spawn(move || checker(&cfg, rx, msg_tx))?,
-        );
+        checker_handles
+            .push(std::thread::Builder::new().name(format!("checker-{i}")).spawn(move || checker(&cfg, rx, msg_tx))?);
     }
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     let signal_handle = signals.handle();
     let signal_thread = {
         let (ctrl_tx, msg_tx) = (ctrl_tx.clone(), msg_tx.clone());
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || {
-                for sig in signals.forever() {
-                    match sig {
-                        SIGHUP => {
-                            tracing::info!("SIGHUP: reopening alert files");
-                            let _ = msg_tx.send(Msg::Reopen);
-                        }
-                        SIGUSR1 => {
-                            tracing::info!("SIGUSR1: full scan requested");
-                            let _ = ctrl_tx.send(Control::Scan);
-                        }
-                        _ => {
-                            tracing::info!("signal {sig}: finishing in-flight work and stopping");
-                            let _ = ctrl_tx.send(Control::Shutdown);
-                        }
+        std::thread::Builder::new().name("signals".into()).spawn(move || {
+            for sig in signals.forever() {
+                match sig {
+                    SIGHUP => {
+                        tracing::info!("SIGHUP: reopening alert files, reloading the VirusTotal key");
+                        let _ = msg_tx.send(Msg::Reopen);
+                        reload_key(&config_path, key_setter.as_ref());
+                    }
+                    SIGUSR1 => {
+                        tracing::info!("SIGUSR1: full scan requested");
+                        let _ = ctrl_tx.send(Control::Scan);
+                    }
+                    _ => {
+                        tracing::info!("signal {sig}: finishing in-flight work and stopping");
+                        let _ = ctrl_tx.send(Control::Shutdown);
                     }
                 }
-            })?
+            }
+        })?
     };
     drop(ctrl_tx);
     tracing::info!(
@@ -155,9 +179,11 @@ pub fn run(cfg: Config, rec: Recorder) -> anyhow::Result<()> {
     }
     signal_handle.close();
     let _ = signal_thread.join();
-    writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    // In-flight lookups are abandoned; their hashes stay queued for the next start.
+    if let Some(h) = vt_worker {
+        h.stop();
+    }
+    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -190,23 +216,14 @@ struct Coalescer<'a> {
 const DEGRADED_PERIOD: Duration = Duration::from_secs(600);
 
 fn scan_period(cfg: &Config, degraded: bool) -> Duration {
-    if degraded {
-        cfg.scan.frequency.min(DEGRADED_PERIOD)
-    } else {
-        cfg.scan.frequency
-    }
+    if degraded { cfg.scan.frequency.min(DEGRADED_PERIOD) } else { cfg.scan.frequency }
 }
 
 impl Coalescer<'_> {
     fn run(&mut self, events: &Receiver<WatchEvent>, ctrl: &Receiver<Control>) {
         loop {
             let now = Instant::now();
-            let next = self
-                .deadlines
-                .peek()
-                .map(|Reverse((t, _))| *t)
-                .unwrap_or(self.next_scan)
-                .min(self.next_scan);
+            let next = self.deadlines.peek().map(|Reverse((t, _))| *t).unwrap_or(self.next_scan).min(self.next_scan);
             let timeout = next.saturating_duration_since(now);
             select! {
                 recv(events) -> ev => {
@@ -254,9 +271,7 @@ impl Coalescer<'_> {
 
     fn event(&mut self, ev: WatchEvent, now: Instant) {
         match ev {
-            WatchEvent::Path { path, urgency } => {
-                self.path_event(path, urgency, ScanMode::Realtime, now)
-            }
+            WatchEvent::Path { path, urgency } => self.path_event(path, urgency, ScanMode::Realtime, now),
             WatchEvent::Rescan(why) => {
                 tracing::warn!("{why}; rescanning to recover what was missed");
                 self.request_scan(&why);
@@ -282,10 +297,7 @@ impl Coalescer<'_> {
         if let Ok(md) = std::fs::symlink_metadata(&path)
             && md.is_dir()
         {
-            if matches!(
-                self.cfg.classify(&path, md.file_type()),
-                Verdict::Dir { .. }
-            ) {
+            if matches!(self.cfg.classify(&path, md.file_type()), Verdict::Dir { .. }) {
                 self.walk_new_folder(&path, mode, now);
             }
             return;
@@ -311,17 +323,10 @@ impl Coalescer<'_> {
         let follow = self.cfg.follows_symlinks(dir);
         let walker = walkdir::WalkDir::new(dir).follow_links(follow).into_iter();
         let walker = walker.filter_entry(|e| {
-            !e.file_type().is_dir()
-                || matches!(
-                    self.cfg.classify(e.path(), e.file_type()),
-                    Verdict::Dir { .. }
-                )
+            !e.file_type().is_dir() || matches!(self.cfg.classify(e.path(), e.file_type()), Verdict::Dir { .. })
         });
         for entry in walker.flatten() {
-            if matches!(
-                self.cfg.classify(entry.path(), entry.file_type()),
-                Verdict::File { .. }
-            ) {
+            if matches!(self.cfg.classify(entry.path(), entry.file_type()), Verdict::File { .. }) {
                 let deadline = self.settle_deadline(entry.path(), now);
                 self.schedule(entry.into_path(), deadline, mode, now);
             }
@@ -336,14 +341,7 @@ impl Coalescer<'_> {
             Some(p) => (p.first, mode),
             None => (now, mode),
         };
-        self.pending.insert(
-            path.clone(),
-            Pending {
-                deadline,
-                mode,
-                first,
-            },
-        );
+        self.pending.insert(path.clone(), Pending { deadline, mode, first });
         self.deadlines.push(Reverse((deadline, path)));
     }
 
@@ -372,8 +370,7 @@ impl Coalescer<'_> {
 
     /// On shutdown: everything still waiting is looked at now.
     fn flush(&mut self) {
-        let mut paths: Vec<(PathBuf, ScanMode)> =
-            self.pending.drain().map(|(p, w)| (p, w.mode)).collect();
+        let mut paths: Vec<(PathBuf, ScanMode)> = self.pending.drain().map(|(p, w)| (p, w.mode)).collect();
         paths.sort_by(|a, b| a.0.cmp(&b.0));
         self.deadlines.clear();
         for (p, mode) in paths {
@@ -386,11 +383,7 @@ impl Coalescer<'_> {
 fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: Sender<Msg>) {
     let mut buf = vec![0u8; READ_BUF];
     for (path, mode) in paths.iter() {
-        let md = if cfg.follows_symlinks(&path) {
-            std::fs::metadata(&path)
-        } else {
-            std::fs::symlink_metadata(&path)
-        };
+        let md = if cfg.follows_symlinks(&path) { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) };
         let msg = match md {
             Err(_) => Msg::Gone(path, mode),
             Ok(md) if md.is_dir() => continue,
@@ -411,95 +404,98 @@ fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: Sender<Msg>)
     }
 }
 
-/// The writer thread: the only one that records. Commits whenever it runs out of
-/// work, so an alert reaches disk within milliseconds of its event.
-fn writer(
-    cfg: &Config,
-    mut rec: Recorder,
-    rx: Receiver<Msg>,
-    scan_queued: &AtomicBool,
-    ctrl: &Sender<Control>,
-) -> Result<(), RecordError> {
-    while let Ok(msg) = rx.recv() {
-        handle(cfg, &mut rec, msg, scan_queued, ctrl)?;
-        for msg in rx.try_iter().take(4096) {
-            handle(cfg, &mut rec, msg, scan_queued, ctrl)?;
-        }
-        rec.commit()?;
-        for req in rec.take_handoffs() {
-            hand_off(req);
-        }
-    }
-    rec.commit()
+/// The writer thread's state: the only thread that records.
+struct Writer {
+    cfg: Arc<Config>,
+    rec: Recorder,
+    scan_queued: Arc<AtomicBool>,
+    ctrl: Sender<Control>,
+    /// VirusTotal, when on: the writer's side and the worker's link.
+    vt: Option<(Ledger, Link)>,
 }
 
-/// Where every new SHA-256 goes for a VirusTotal verdict.
-fn hand_off(req: LookupRequest) {
-    tracing::debug!(alert_id = %req.alert_id, sha256 = %req.digests.sha256, "lookup handed off");
-}
-
-fn handle(
-    cfg: &Config,
-    rec: &mut Recorder,
-    msg: Msg,
-    scan_queued: &AtomicBool,
-    ctrl: &Sender<Control>,
-) -> Result<(), RecordError> {
-    match msg {
-        Msg::Read {
-            path,
-            mode,
-            result: Ok((md, digests)),
-        } => {
-            let after = FileState::from_metadata(&md, digests, rec.names());
-            rec.file_read(path, after, true, mode, false)?;
-        }
-        Msg::Read {
-            path,
-            mode,
-            result: Err(HashError::Vanished | HashError::NotRegular),
-        }
-        | Msg::Gone(path, mode) => {
-            gone(cfg, rec, path, mode)?;
-        }
-        Msg::Read {
-            path,
-            result: Err(e),
-            ..
-        } => {
-            tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
-        }
-        Msg::Scan => {
-            scan_queued.store(false, Ordering::SeqCst);
-            let mut summary =
-                crate::scan::scan(cfg, rec, ScanMode::Scheduled, Some(cfg.realtime.settle))?;
-            tracing::info!("{summary}");
-            let deferred = std::mem::take(&mut summary.deferred);
-            if !deferred.is_empty() {
-                tracing::debug!(
-                    files = deferred.len(),
-                    "still changing during the scan; checking them once they settle"
-                );
-                // If the coalescer is gone we are stopping: the next start's scan redoes them.
-                let _ = ctrl.send(Control::Recheck(deferred));
+impl Writer {
+    /// Commits whenever it runs out of work, so an alert reaches disk within
+    /// milliseconds of its event; then acknowledges the VirusTotal answers it
+    /// recorded and wakes the worker if anything was queued.
+    fn run(mut self, rx: Receiver<Msg>) -> Result<(), RecordError> {
+        let mut acks = Vec::new();
+        while let Ok(msg) = rx.recv() {
+            self.handle(msg, &mut acks)?;
+            for msg in rx.try_iter().take(4096) {
+                self.handle(msg, &mut acks)?;
+            }
+            self.rec.commit()?;
+            if let Some((_, link)) = &self.vt {
+                for sha in acks.drain(..) {
+                    link.ack(sha);
+                }
+                if self.rec.take_queued() {
+                    link.wake();
+                }
             }
         }
-        Msg::Reopen => rec.reopen_alerts()?,
+        self.rec.commit()
     }
-    Ok(())
+
+    fn handle(&mut self, msg: Msg, acks: &mut Vec<String>) -> Result<(), RecordError> {
+        let rec = &mut self.rec;
+        match msg {
+            Msg::Read { path, mode, result: Ok((md, digests)) } => {
+                let after = FileState::from_metadata(&md, digests, rec.names());
+                rec.file_read(path, after, true, mode, false)?;
+            }
+            Msg::Read { path, mode, result: Err(HashError::Vanished | HashError::NotRegular) }
+            | Msg::Gone(path, mode) => {
+                gone(&self.cfg, rec, path, mode)?;
+            }
+            Msg::Read { path, result: Err(e), .. } => {
+                tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
+            }
+            Msg::Scan => {
+                self.scan_queued.store(false, Ordering::SeqCst);
+                let cfg = &self.cfg;
+                let mut summary = crate::scan::scan(cfg, rec, ScanMode::Scheduled, Some(cfg.realtime.settle))?;
+                tracing::info!("{summary}");
+                let deferred = std::mem::take(&mut summary.deferred);
+                if !deferred.is_empty() {
+                    tracing::debug!(
+                        files = deferred.len(),
+                        "still changing during the scan; checking them once settled"
+                    );
+                    // If the coalescer is gone we are stopping: the next start's scan redoes them.
+                    let _ = self.ctrl.send(Control::Recheck(deferred));
+                }
+            }
+            Msg::Reopen => {
+                rec.reopen_alerts()?;
+                if let Some((ledger, _)) = &mut self.vt
+                    && let Err(e) = ledger.reopen()
+                {
+                    tracing::error!("{e}");
+                }
+            }
+            Msg::Vt(vt) => {
+                let Some((ledger, _)) = &mut self.vt else { return Ok(()) };
+                match vt {
+                    VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms)?,
+                    VtMsg::Answered { sha256, answer, status, latency } => {
+                        ledger.answered(rec, &sha256, &answer, status, latency)?;
+                        acks.push(sha256);
+                    }
+                    VtMsg::KeyChanged => ledger.key_changed(),
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `path` is not a monitored file now: report it deleted if it was recorded, or
 /// every recorded file under it that is gone (a folder deleted or moved out).
-fn gone(
-    cfg: &Config,
-    rec: &mut Recorder,
-    path: PathBuf,
-    mode: ScanMode,
-) -> Result<(), RecordError> {
+fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Result<(), RecordError> {
     let still_a_file = |p: &Path| {
-        std::fs::symlink_metadata(p)
-            .is_ok_and(|m| m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)))
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)))
     };
     if rec.store().get_file(&path)?.is_some() {
         // Re-created in the meantime: its own event brings the comparison.
@@ -514,4 +510,17 @@ fn gone(
         }
     }
     Ok(())
+}
+
+/// Re-reads the configuration for the VirusTotal key (SIGHUP). A bad file keeps
+/// the key in use; the error names what is wrong.
+fn reload_key(config_path: &Path, setter: Option<&worker::KeySetter>) {
+    let Some(setter) = setter else { return };
+    match Config::load(config_path) {
+        Ok(c) => match c.virustotal.api_key {
+            Some(key) => setter.set(key),
+            None => tracing::warn!("the reloaded configuration has no VirusTotal key; keeping the one in use"),
+        },
+        Err(e) => tracing::error!("cannot reload the configuration, keeping the key in use: {e}"),
+    }
 }

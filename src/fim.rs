@@ -91,26 +91,12 @@ impl FimEvent {
     /// The state the alert's `Attributes:` block and `*_after` fields describe:
     /// the new one, or for a deletion the last one known (as Wazuh reports it).
     pub fn current(&self) -> &FileState {
-        self.after
-            .as_ref()
-            .or(self.before.as_ref())
-            .expect("an event has a before or an after state")
+        self.after.as_ref().or(self.before.as_ref()).expect("an event has a before or an after state")
     }
 
     pub fn has(&self, attr: Attr) -> bool {
         self.changed.contains(&attr)
     }
-}
-
-/// A file whose content is new to fimvt, handed off for a VirusTotal verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookupRequest {
-    /// The FIM alert that reported the file (`source.alert_id`).
-    pub alert_id: String,
-    pub path: PathBuf,
-    pub digests: crate::hash::Digests,
-    /// Realtime lookups go before scheduled ones.
-    pub mode: ScanMode,
 }
 
 /// The checked attributes that differ between two states of one file. Hashes
@@ -182,23 +168,8 @@ pub(crate) mod tests {
         b.uid = 0;
         b.uname = "root".into();
         b.mtime += 50;
-        let names: Vec<_> = changed_attributes(&a, &b)
-            .iter()
-            .map(|a| a.as_str())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "size",
-                "permission",
-                "uid",
-                "user_name",
-                "mtime",
-                "md5",
-                "sha1",
-                "sha256"
-            ]
-        );
+        let names: Vec<_> = changed_attributes(&a, &b).iter().map(|a| a.as_str()).collect();
+        assert_eq!(names, ["size", "permission", "uid", "user_name", "mtime", "md5", "sha1", "sha256"]);
     }
 
     #[test]

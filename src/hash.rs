@@ -78,9 +78,7 @@ pub fn digest_reader(r: &mut impl Read, buf: &mut [u8]) -> io::Result<(Digests, 
 /// Hashes a byte slice (tests and known vectors).
 pub fn digest_bytes(data: &[u8]) -> Digests {
     let mut buf = vec![0u8; FEED];
-    digest_reader(&mut &data[..], &mut buf)
-        .expect("reading a slice cannot fail")
-        .0
+    digest_reader(&mut &data[..], &mut buf).expect("reading a slice cannot fail").0
 }
 
 /// Opens `path` read-only without changing its access time and, unless
@@ -89,15 +87,9 @@ fn open(path: &Path, follow_symlinks: bool) -> io::Result<File> {
     let nofollow = if follow_symlinks { 0 } else { libc::O_NOFOLLOW };
     // O_NONBLOCK: opening a FIFO that replaced the file must not hang the scan.
     let flags = nofollow | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    match OpenOptions::new()
-        .read(true)
-        .custom_flags(flags | libc::O_NOATIME)
-        .open(path)
-    {
+    match OpenOptions::new().read(true).custom_flags(flags | libc::O_NOATIME).open(path) {
         // O_NOATIME is only allowed to the file's owner (or root).
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            OpenOptions::new().read(true).custom_flags(flags).open(path)
-        }
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new().read(true).custom_flags(flags).open(path),
         other => other,
     }
 }
@@ -145,25 +137,17 @@ mod tests {
         let d = digest_bytes(b"");
         assert_eq!(d.md5, "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(d.sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(
-            d.sha256,
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         let d = digest_bytes(b"abc");
         assert_eq!(d.md5, "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(d.sha1, "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(
-            d.sha256,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(d.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
     fn chunk_boundaries_do_not_change_the_result() {
         // 3 MiB + 7 bytes crosses both the read buffer and the feed slice size.
-        let data: Vec<u8> = (0..(3 * READ_BUF + 7))
-            .map(|i| (i * 31 % 251) as u8)
-            .collect();
+        let data: Vec<u8> = (0..(3 * READ_BUF + 7)).map(|i| (i * 31 % 251) as u8).collect();
         let mut small = vec![0u8; 4096 + 3];
         let (a, n) = digest_reader(&mut &data[..], &mut small).unwrap();
         let mut big = vec![0u8; READ_BUF];
@@ -187,23 +171,14 @@ mod tests {
 
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&f, &link).unwrap();
-        assert!(matches!(
-            hash_file(&link, false, 1 << 20, &mut buf),
-            Err(HashError::NotRegular)
-        ));
+        assert!(matches!(hash_file(&link, false, 1 << 20, &mut buf), Err(HashError::NotRegular)));
         assert!(hash_file(&link, true, 1 << 20, &mut buf).is_ok());
 
         let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-        assert!(matches!(
-            hash_file(&fifo, false, 1 << 20, &mut buf),
-            Err(HashError::NotRegular)
-        ));
-        assert!(matches!(
-            hash_file(&dir.path().join("gone"), false, 1, &mut buf),
-            Err(HashError::Vanished)
-        ));
+        assert!(matches!(hash_file(&fifo, false, 1 << 20, &mut buf), Err(HashError::NotRegular)));
+        assert!(matches!(hash_file(&dir.path().join("gone"), false, 1, &mut buf), Err(HashError::Vanished)));
     }
 }

@@ -14,4 +14,5 @@ pub mod record;
 pub mod scan;
 pub mod store;
 pub mod textutil;
+pub mod virustotal;
 pub mod watch;

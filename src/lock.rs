@@ -34,11 +34,7 @@ impl DataDirLock {
             let holder = holder.trim();
             anyhow::bail!(
                 "another fimvt{} is already using data_dir {}; stop it first (lock file {})",
-                if holder.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {holder})")
-                },
+                if holder.is_empty() { String::new() } else { format!(" (pid {holder})") },
                 dir.display(),
                 path.display()
             );

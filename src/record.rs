@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::alert::AlertSink;
+use crate::alert::vt::VtSource;
 use crate::attrs::{FileState, NameCache};
-use crate::fim::{Attr, EventKind, FimEvent, LookupRequest, ScanMode, changed_attributes};
+use crate::fim::{Attr, EventKind, FimEvent, ScanMode, changed_attributes};
 use crate::store::{Store, StoreError};
+use crate::virustotal::{self, PRIORITY_BASELINE, Policy};
 
 /// Writes are committed (alerts synced first) at least every so many changes...
 const BATCH_OPS: usize = 20_000;
@@ -30,10 +32,11 @@ pub enum RecordError {
 }
 
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    unix_now_ms() / 1000
+}
+
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub struct Recorder {
@@ -43,7 +46,10 @@ pub struct Recorder {
     pending: usize,
     last_commit: Instant,
     in_transaction: bool,
-    handoffs: Vec<LookupRequest>,
+    /// VirusTotal lookups, when on.
+    vt: Option<Policy>,
+    /// Something was queued for VirusTotal since the last `take_queued`.
+    vt_queued: bool,
 }
 
 impl Recorder {
@@ -55,8 +61,22 @@ impl Recorder {
             pending: 0,
             last_commit: Instant::now(),
             in_transaction: false,
-            handoffs: Vec::new(),
+            vt: None,
+            vt_queued: false,
         }
+    }
+
+    /// Turns VirusTotal hand-offs on.
+    pub fn set_virustotal(&mut self, policy: Policy) {
+        self.vt = Some(policy);
+    }
+
+    /// The store and the sink inside the open transaction, for writers that
+    /// record through the recorder's transaction (the VirusTotal ledger).
+    pub fn tx(&mut self) -> Result<(&Store, &mut AlertSink), RecordError> {
+        self.begin()?;
+        self.pending += 1;
+        Ok((&self.store, &mut self.sink))
     }
 
     /// Read access to the store (stat index, lookups).
@@ -88,11 +108,7 @@ impl Recorder {
         baseline: bool,
     ) -> Result<Option<EventKind>, RecordError> {
         self.begin()?;
-        let before = if known {
-            self.store.get_file(&path)?
-        } else {
-            None
-        };
+        let before = if known { self.store.get_file(&path)? } else { None };
         self.record(path, before, Some(after), mode, baseline)
     }
 
@@ -154,45 +170,45 @@ impl Recorder {
             None => self.store.delete_file(&path)?,
         }
         if baseline {
+            // No alert, but the baseline's files get a verdict too (lowest priority).
+            if let Some(a) = &after {
+                self.hand_off(&path, a, String::new(), PRIORITY_BASELINE)?;
+            }
             return Ok(None);
         }
-        let ev = FimEvent {
-            kind,
-            mode,
-            path,
-            before,
-            after,
-            changed,
-        };
+        let ev = FimEvent { kind, mode, path, before, after, changed };
         // The alert goes out before the commit that records it (see `commit`).
         let id = self.sink.fim(&ev).map_err(RecordError::Alerts)?;
         self.store.insert_event(&id, now, &ev)?;
-        self.hand_off(&ev, id);
-        Ok(Some(kind))
-    }
-
-    /// The seam for VirusTotal: every added or modified file whose SHA-256 is new
-    /// or changed becomes a lookup request. Collecting it costs no I/O, so a slow
-    /// VirusTotal can never hold up an alert.
-    fn hand_off(&mut self, ev: &FimEvent, alert_id: String) {
-        let fresh = match ev.kind {
+        let fresh_content = match ev.kind {
             EventKind::Added => true,
             EventKind::Modified => ev.has(Attr::Sha256),
             EventKind::Deleted => false,
         };
-        if let (true, Some(digests)) = (fresh, ev.after.as_ref().and_then(|a| a.digests.clone())) {
-            self.handoffs.push(LookupRequest {
-                alert_id,
-                path: ev.path.clone(),
-                digests,
-                mode: ev.mode,
-            });
+        if let (true, Some(a)) = (fresh_content, &ev.after) {
+            self.hand_off(&ev.path, a, id, virustotal::priority_of(ev.mode))?;
         }
+        Ok(Some(kind))
     }
 
-    /// The lookups handed off since the last call.
-    pub fn take_handoffs(&mut self) -> Vec<LookupRequest> {
-        std::mem::take(&mut self.handoffs)
+    /// The seam for VirusTotal: every added or modified file whose SHA-256 is new
+    /// or changed gets a verdict, from the cache at once or through the queue.
+    /// Queueing is an insert in this same transaction: no I/O beyond SQLite, so a
+    /// slow VirusTotal can never hold up an alert, and a crash loses no lookup.
+    fn hand_off(&mut self, path: &Path, f: &FileState, alert_id: String, priority: u8) -> Result<(), RecordError> {
+        let (Some(policy), Some(d)) = (&self.vt, &f.digests) else {
+            return Ok(());
+        };
+        let source = VtSource { alert_id, file: path.to_path_buf(), md5: d.md5.clone(), sha1: d.sha1.clone() };
+        if virustotal::ledger::hand_off(&self.store, &mut self.sink, policy, &d.sha256, source, priority)? {
+            self.vt_queued = true;
+        }
+        Ok(())
+    }
+
+    /// Whether anything was queued for VirusTotal since the last call.
+    pub fn take_queued(&mut self) -> bool {
+        std::mem::take(&mut self.vt_queued)
     }
 
     /// Commits when enough work or time has accumulated.
@@ -231,61 +247,48 @@ mod tests {
 
     fn recorder(dir: &Path) -> Recorder {
         let store = Store::open(&dir.join("fimvt.db")).unwrap();
-        let identity = Identity {
-            hostname: "h".into(),
-            agent_id: "000".into(),
-            agent_name: "h".into(),
-        };
+        let identity = Identity { hostname: "h".into(), agent_id: "000".into(), agent_name: "h".into() };
         Recorder::new(store, AlertSink::open(dir, identity).unwrap())
     }
 
     #[test]
-    fn hand_offs_are_made_for_new_and_changed_content_only() {
+    fn hand_offs_queue_new_and_changed_content_only() {
         let dir = tempfile::tempdir().unwrap();
         let mut rec = recorder(dir.path());
+        rec.set_virustotal(Policy {
+            cache_ttl: std::time::Duration::from_secs(3600),
+            recheck_not_found: vec![],
+            scan_baseline: false,
+            max_retries: 3,
+            retry_backoff: std::time::Duration::from_secs(30),
+        });
+        let depth = |rec: &Recorder| rec.store().vt_queue_depth().unwrap();
         let p = PathBuf::from("/w/f");
         let rt = ScanMode::Realtime;
-        rec.file_read(p.clone(), state(b"one"), true, rt, true)
-            .unwrap();
-        assert!(
-            rec.take_handoffs().is_empty(),
-            "a baseline hands nothing off"
-        );
+        rec.file_read(p.clone(), state(b"one"), true, rt, true).unwrap();
+        assert_eq!(depth(&rec), [0, 0, 0, 0], "scan_baseline = false: the baseline queues nothing");
+        assert!(!rec.take_queued());
 
         let mut chmod = state(b"one");
         chmod.mode = 0o100600;
-        assert_eq!(
-            rec.file_read(p.clone(), chmod, true, rt, false).unwrap(),
-            Some(EventKind::Modified)
-        );
-        assert!(
-            rec.take_handoffs().is_empty(),
-            "same content: no new lookup"
-        );
+        assert_eq!(rec.file_read(p.clone(), chmod, true, rt, false).unwrap(), Some(EventKind::Modified));
+        assert_eq!(depth(&rec), [0, 0, 0, 0], "same content: no new lookup");
 
-        assert_eq!(
-            rec.file_read(p.clone(), state(b"two"), true, rt, false)
-                .unwrap(),
-            Some(EventKind::Modified)
-        );
-        let h = rec.take_handoffs();
-        assert_eq!(h.len(), 1);
-        assert_eq!(h[0].digests, state(b"two").digests.unwrap());
-        assert!(!h[0].alert_id.is_empty());
+        assert_eq!(rec.file_read(p.clone(), state(b"two"), true, rt, false).unwrap(), Some(EventKind::Modified));
+        assert_eq!(depth(&rec), [1, 0, 0, 0]);
+        assert!(rec.take_queued());
+        let sha = state(b"two").digests.unwrap().sha256;
+        let waiters = rec.store().vt_waiters(&sha).unwrap();
+        assert_eq!(waiters.len(), 1);
+        assert!(!waiters[0].alert_id.is_empty(), "the waiter points at its FIM alert");
 
-        let q = PathBuf::from("/w/new");
-        assert_eq!(
-            rec.file_read(q.clone(), state(b"x"), false, rt, false)
-                .unwrap(),
-            Some(EventKind::Added)
-        );
-        assert_eq!(rec.take_handoffs()[0].path, q);
+        let q = PathBuf::from("/w/same-content");
+        rec.file_read(q.clone(), state(b"two"), false, ScanMode::Scheduled, false).unwrap();
+        assert_eq!(depth(&rec), [1, 0, 0, 0], "one queue row per hash...");
+        assert_eq!(rec.store().vt_waiters(&sha).unwrap().len(), 2, "...and every file waits on it");
 
-        assert_eq!(
-            rec.file_gone(q, rt, false).unwrap(),
-            Some(EventKind::Deleted)
-        );
-        assert!(rec.take_handoffs().is_empty());
+        assert_eq!(rec.file_gone(q, rt, false).unwrap(), Some(EventKind::Deleted));
+        assert_eq!(depth(&rec), [1, 0, 0, 0]);
         rec.commit().unwrap();
     }
 }

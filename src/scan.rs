@@ -41,11 +41,7 @@ impl std::fmt::Display for ScanSummary {
         write!(
             f,
             "{}: {} files, {} bytes, {} added, {} modified, {} deleted, {} errors, {:.2} s",
-            if self.baseline {
-                "baseline scan complete"
-            } else {
-                "scan complete"
-            },
+            if self.baseline { "baseline scan complete" } else { "scan complete" },
             t.files,
             t.bytes,
             t.added,
@@ -55,11 +51,7 @@ impl std::fmt::Display for ScanSummary {
             self.elapsed.as_secs_f64(),
         )?;
         if self.unhashed > 0 {
-            write!(
-                f,
-                " ({} files over max_file_size recorded without hashes)",
-                self.unhashed
-            )?;
+            write!(f, " ({} files over max_file_size recorded without hashes)", self.unhashed)?;
         }
         Ok(())
     }
@@ -78,7 +70,10 @@ struct Work {
 #[allow(clippy::large_enum_variant)]
 enum Outcome {
     /// Seen and, by its stat fields, unchanged.
-    Unchanged { path: PathBuf, size: u64 },
+    Unchanged {
+        path: PathBuf,
+        size: u64,
+    },
     Read {
         path: PathBuf,
         known: bool,
@@ -104,28 +99,16 @@ pub fn scan(
     rec.commit()?;
     let store = rec.store();
     let baseline = !store.has_completed_scan()?;
-    let scan_id =
-        store.scan_started(if baseline { "baseline" } else { "scheduled" }, unix_now())?;
+    let scan_id = store.scan_started(if baseline { "baseline" } else { "scheduled" }, unix_now())?;
     let index = store.stat_index()?;
 
     // A baseline alerts nothing, so there is nothing to defer: record what is there.
     let defer_before_ns = defer_recent.filter(|_| !baseline).map(|d| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         now.saturating_sub(d).as_nanos() as i64
     });
-    let mut w = Writer {
-        cfg,
-        rec,
-        mode,
-        baseline,
-        defer_before_ns,
-        summary: ScanSummary {
-            baseline,
-            ..Default::default()
-        },
-    };
+    let mut w =
+        Writer { cfg, rec, mode, baseline, defer_before_ns, summary: ScanSummary { baseline, ..Default::default() } };
     let unseen = std::thread::scope(|s| -> Result<HashMap<PathBuf, StatKey>, RecordError> {
         let (work_tx, work_rx) = bounded::<Work>(1024);
         let (out_tx, out_rx) = bounded::<Outcome>(1024);
@@ -144,9 +127,7 @@ pub fn scan(
     w.rec.commit()?;
     let mut summary = w.summary;
     summary.elapsed = started.elapsed();
-    w.rec
-        .store()
-        .scan_finished(scan_id, unix_now(), &summary.totals)?;
+    w.rec.store().scan_finished(scan_id, unix_now(), &summary.totals)?;
     Ok(summary)
 }
 
@@ -159,9 +140,7 @@ fn walk(
     out: Sender<Outcome>,
 ) -> HashMap<PathBuf, StatKey> {
     for (d, dir) in cfg.directories.iter().enumerate() {
-        let walker = walkdir::WalkDir::new(&dir.path)
-            .follow_links(dir.follow_symlinks)
-            .into_iter();
+        let walker = walkdir::WalkDir::new(&dir.path).follow_links(dir.follow_symlinks).into_iter();
         let walker = walker.filter_entry(|e| {
             if !e.file_type().is_dir() {
                 return true;
@@ -179,55 +158,32 @@ fn walk(
                     let at = e.path().map(escape_path).unwrap_or_default();
                     let why = match e.loop_ancestor() {
                         Some(a) => format!("symlink loop back to {}", escape_path(a)),
-                        None => e
-                            .io_error()
-                            .map(|io| io.to_string())
-                            .unwrap_or_else(|| e.to_string()),
+                        None => e.io_error().map(|io| io.to_string()).unwrap_or_else(|| e.to_string()),
                     };
-                    if out
-                        .send(Outcome::WalkError(format!("{at}: {why}")))
-                        .is_err()
-                    {
+                    if out.send(Outcome::WalkError(format!("{at}: {why}"))).is_err() {
                         return index;
                     }
                     continue;
                 }
             };
-            if !matches!(cfg.classify(entry.path(), entry.file_type()), Verdict::File { dir } if dir == d)
-            {
+            if !matches!(cfg.classify(entry.path(), entry.file_type()), Verdict::File { dir } if dir == d) {
                 continue;
             }
             // A path the store does not know needs reading whatever its stat says,
             // and the reader's fstat is the one recorded: skip the lstat here.
             let Some(old) = index.remove(entry.path()) else {
-                if work
-                    .send(Work {
-                        path: entry.into_path(),
-                        dir: d,
-                        known: false,
-                    })
-                    .is_err()
-                {
+                if work.send(Work { path: entry.into_path(), dir: d, known: false }).is_err() {
                     return index;
                 }
                 continue;
             };
-            let unchanged = cfg.scan.rehash == Rehash::Changed
-                && entry.metadata().is_ok_and(|md| StatKey::of(&md) == old);
+            let unchanged =
+                cfg.scan.rehash == Rehash::Changed && entry.metadata().is_ok_and(|md| StatKey::of(&md) == old);
             let sent = if unchanged {
-                out.send(Outcome::Unchanged {
-                    path: entry.into_path(),
-                    size: old.size,
-                })
-                .is_ok()
+                out.send(Outcome::Unchanged { path: entry.into_path(), size: old.size }).is_ok()
             } else {
                 // Changed, or vanished since readdir: the reader finds out which.
-                work.send(Work {
-                    path: entry.into_path(),
-                    dir: d,
-                    known: true,
-                })
-                .is_ok()
+                work.send(Work { path: entry.into_path(), dir: d, known: true }).is_ok()
             };
             if !sent {
                 return index;
@@ -242,14 +198,7 @@ fn hash_worker(cfg: &Config, work: Receiver<Work>, out: Sender<Outcome>) {
     for Work { path, dir, known } in work.iter() {
         let d = &cfg.directories[dir];
         let result = hash_file(&path, d.follow_symlinks, d.max_file_size, &mut buf);
-        if out
-            .send(Outcome::Read {
-                path,
-                known,
-                result,
-            })
-            .is_err()
-        {
+        if out.send(Outcome::Read { path, known, result }).is_err() {
             return;
         }
     }
@@ -285,11 +234,7 @@ impl Writer<'_> {
                 self.summary.totals.bytes += size;
                 self.rec.touch(&path)?;
             }
-            Outcome::Read {
-                path,
-                known,
-                result: Ok((md, digests)),
-            } => {
+            Outcome::Read { path, known, result: Ok((md, digests)) } => {
                 let after = FileState::from_metadata(&md, digests, self.rec.names());
                 if self.defer_before_ns.is_some_and(|t| after.ctime_ns > t) {
                     self.summary.deferred.push(path);
@@ -305,16 +250,10 @@ impl Writer<'_> {
                         "larger than max_file_size: attributes recorded, hashing skipped"
                     );
                 }
-                let kind = self
-                    .rec
-                    .file_read(path, after, known, self.mode, self.baseline)?;
+                let kind = self.rec.file_read(path, after, known, self.mode, self.baseline)?;
                 self.count(kind);
             }
-            Outcome::Read {
-                path,
-                known,
-                result: Err(e),
-            } => {
+            Outcome::Read { path, known, result: Err(e) } => {
                 self.summary.totals.errors += 1;
                 tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
                 // A recorded file that is gone, or is no longer a regular file, was
@@ -348,10 +287,7 @@ impl Writer<'_> {
                     tracing::info!(path = %escape_path(&path), "no longer monitored; removed from the store");
                     self.rec.forget(&path)?;
                 }
-                Ok(md)
-                    if !(md.is_file()
-                        || md.file_type().is_symlink() && self.cfg.follows_symlinks(&path)) =>
-                {
+                Ok(md) if !(md.is_file() || md.file_type().is_symlink() && self.cfg.follows_symlinks(&path)) => {
                     // Replaced by a folder, FIFO, device or symlink: the file is gone.
                     let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
                     self.count(kind);

@@ -80,28 +80,20 @@ mod tests {
 
     #[test]
     fn plain_names_are_untouched() {
-        assert_eq!(
-            escape_path(Path::new("/media/user/software/a b-é.exe")),
-            "/media/user/software/a b-é.exe"
-        );
+        assert_eq!(escape_path(Path::new("/media/user/software/a b-é.exe")), "/media/user/software/a b-é.exe");
     }
 
     #[test]
     fn control_characters_cannot_break_a_line() {
         let p = Path::new("/w/evil\n** Alert 1.1: - ossec,\r\t\x1b[31m\\");
         let e = escape_path(p);
-        assert!(
-            !e.contains('\n') && !e.contains('\r') && !e.contains('\x1b'),
-            "{e}"
-        );
+        assert!(!e.contains('\n') && !e.contains('\r') && !e.contains('\x1b'), "{e}");
         assert_eq!(e, "/w/evil\\n** Alert 1.1: - ossec,\\r\\t\\x1b[31m\\\\");
     }
 
     #[test]
     fn invalid_utf8_and_unicode_controls_are_escaped() {
-        let p = Path::new(OsStr::from_bytes(
-            b"/w/\xff\xfename\xe2\x80\xaeexe.txt\xc2\x85",
-        ));
+        let p = Path::new(OsStr::from_bytes(b"/w/\xff\xfename\xe2\x80\xaeexe.txt\xc2\x85"));
         assert_eq!(escape_path(p), "/w/\\xff\\xfename\\u{202e}exe.txt\\u{0085}");
         assert_eq!(json_path(p), escape_path(p));
         assert_eq!(json_path(Path::new("/w/a\nb")), "/w/a\nb");

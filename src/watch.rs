@@ -68,15 +68,9 @@ fn urgency_of(kind: &EventKind) -> Option<Urgency> {
 pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> notify::Result<Watch> {
     let handler = move |res: notify::Result<Event>| {
         let events: Vec<WatchEvent> = match res {
-            Ok(ev) if ev.need_rescan() => vec![WatchEvent::Rescan(
-                "the kernel's inotify queue overflowed".into(),
-            )],
+            Ok(ev) if ev.need_rescan() => vec![WatchEvent::Rescan("the kernel's inotify queue overflowed".into())],
             Ok(ev) => match urgency_of(&ev.kind) {
-                Some(urgency) => ev
-                    .paths
-                    .into_iter()
-                    .map(|path| WatchEvent::Path { path, urgency })
-                    .collect(),
+                Some(urgency) => ev.paths.into_iter().map(|path| WatchEvent::Path { path, urgency }).collect(),
                 None => vec![],
             },
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
@@ -97,8 +91,7 @@ pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> not
     // Only what can change a file's state: no opens, no read-only closes (our own
     // hashing would otherwise flood the kernel queue with events about itself).
     let kinds = EventKindMask::CORE | EventKindMask::ACCESS_CLOSE;
-    let mut watcher =
-        RecommendedWatcher::new(handler, notify::Config::default().with_event_kinds(kinds))?;
+    let mut watcher = RecommendedWatcher::new(handler, notify::Config::default().with_event_kinds(kinds))?;
     let mut unwatched = Vec::new();
     for dir in cfg.directories.iter().filter(|d| d.realtime) {
         if let Err(e) = watcher.watch(&dir.path, RecursiveMode::Recursive) {
@@ -114,10 +107,7 @@ pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> not
             unwatched.push(dir.path.clone());
         }
     }
-    Ok(Watch {
-        _watcher: watcher,
-        unwatched,
-    })
+    Ok(Watch { _watcher: watcher, unwatched })
 }
 
 #[cfg(test)]
@@ -127,37 +117,13 @@ mod tests {
 
     #[test]
     fn own_reads_are_ignored_and_writes_settle() {
-        assert_eq!(
-            urgency_of(&EventKind::Access(AccessKind::Open(AccessMode::Read))),
-            None
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Access(AccessKind::Close(AccessMode::Read))),
-            None
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Modify(ModifyKind::Data(DataChange::Any))),
-            Some(Urgency::Settle)
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Create(CreateKind::File)),
-            Some(Urgency::Settle)
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Access(AccessKind::Close(AccessMode::Write))),
-            Some(Urgency::Now)
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any))),
-            Some(Urgency::Meta)
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Modify(ModifyKind::Name(RenameMode::From))),
-            Some(Urgency::Now)
-        );
-        assert_eq!(
-            urgency_of(&EventKind::Remove(RemoveKind::File)),
-            Some(Urgency::Now)
-        );
+        assert_eq!(urgency_of(&EventKind::Access(AccessKind::Open(AccessMode::Read))), None);
+        assert_eq!(urgency_of(&EventKind::Access(AccessKind::Close(AccessMode::Read))), None);
+        assert_eq!(urgency_of(&EventKind::Modify(ModifyKind::Data(DataChange::Any))), Some(Urgency::Settle));
+        assert_eq!(urgency_of(&EventKind::Create(CreateKind::File)), Some(Urgency::Settle));
+        assert_eq!(urgency_of(&EventKind::Access(AccessKind::Close(AccessMode::Write))), Some(Urgency::Now));
+        assert_eq!(urgency_of(&EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any))), Some(Urgency::Meta));
+        assert_eq!(urgency_of(&EventKind::Modify(ModifyKind::Name(RenameMode::From))), Some(Urgency::Now));
+        assert_eq!(urgency_of(&EventKind::Remove(RemoveKind::File)), Some(Urgency::Now));
     }
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use std::fmt::Display;
 use std::fmt::Write as _;
 
+use super::vt::{VtAlert, dotted_lines, python_json};
 use super::{Identity, Rule, fim_rule};
 use crate::attrs::FileState;
 use crate::fim::{Attr, EventKind, FimEvent};
@@ -25,7 +26,7 @@ pub struct Header<'a, Tz: TimeZone> {
 }
 
 /// The first three lines of an alerts.log entry.
-fn log_head<Tz: TimeZone>(rule: &Rule, h: &Header<'_, Tz>) -> String
+fn log_head<Tz: TimeZone>(rule: &Rule, description: &str, h: &Header<'_, Tz>) -> String
 where
     Tz::Offset: Display,
 {
@@ -43,18 +44,14 @@ where
         rule.location,
         rule.id,
         rule.level,
-        rule.description,
+        description,
     )
 }
 
 /// The full_log text of a FIM alert: what happened and each changed value.
 pub fn fim_full_log(ev: &FimEvent) -> String {
     let path = shorten_for_log(&escape_path(&ev.path));
-    let mut s = format!(
-        "File '{path}' {}\nMode: {}\n",
-        ev.kind.as_str(),
-        ev.mode.as_str()
-    );
+    let mut s = format!("File '{path}' {}\nMode: {}\n", ev.kind.as_str(), ev.mode.as_str());
     if ev.kind == EventKind::Modified {
         let names: Vec<&str> = ev.changed.iter().map(|a| a.as_str()).collect();
         let _ = writeln!(s, "Changed attributes: {}", names.join(","));
@@ -65,12 +62,7 @@ pub fn fim_full_log(ev: &FimEvent) -> String {
             let _ = match attr {
                 Attr::Size => writeln!(s, "Size changed from '{}' to '{}'", old.size, new.size),
                 Attr::Permission => {
-                    writeln!(
-                        s,
-                        "Permissions changed from '{}' to '{}'",
-                        old.perm(),
-                        new.perm()
-                    )
+                    writeln!(s, "Permissions changed from '{}' to '{}'", old.perm(), new.perm())
                 }
                 Attr::Uid => writeln!(s, "Ownership was '{}', now it is '{}'", old.uid, new.uid),
                 Attr::UserName => writeln!(
@@ -79,11 +71,7 @@ pub fn fim_full_log(ev: &FimEvent) -> String {
                     escape_bytes(old.uname.as_bytes()),
                     escape_bytes(new.uname.as_bytes())
                 ),
-                Attr::Gid => writeln!(
-                    s,
-                    "Group ownership was '{}', now it is '{}'",
-                    old.gid, new.gid
-                ),
+                Attr::Gid => writeln!(s, "Group ownership was '{}', now it is '{}'", old.gid, new.gid),
                 Attr::GroupName => writeln!(
                     s,
                     "Group name was '{}', now it is '{}'",
@@ -91,24 +79,14 @@ pub fn fim_full_log(ev: &FimEvent) -> String {
                     escape_bytes(new.gname.as_bytes())
                 ),
                 Attr::Mtime => {
-                    writeln!(
-                        s,
-                        "Old modification time was: '{}', now it is '{}'",
-                        old.mtime, new.mtime
-                    )
+                    writeln!(s, "Old modification time was: '{}', now it is '{}'", old.mtime, new.mtime)
                 }
-                Attr::Inode => writeln!(
-                    s,
-                    "Old inode was: '{}', now it is '{}'",
-                    old.inode, new.inode
-                ),
+                Attr::Inode => writeln!(s, "Old inode was: '{}', now it is '{}'", old.inode, new.inode),
                 Attr::Md5 | Attr::Sha1 | Attr::Sha256 => {
                     let (label, pick): (&str, fn(&FileState) -> Option<&str>) = match attr {
                         Attr::Md5 => ("md5sum", |f| f.digests.as_ref().map(|d| d.md5.as_str())),
                         Attr::Sha1 => ("sha1sum", |f| f.digests.as_ref().map(|d| d.sha1.as_str())),
-                        _ => ("sha256sum", |f| {
-                            f.digests.as_ref().map(|d| d.sha256.as_str())
-                        }),
+                        _ => ("sha256sum", |f| f.digests.as_ref().map(|d| d.sha256.as_str())),
                     };
                     // "is :" with the space is Wazuh's own text.
                     writeln!(
@@ -130,12 +108,11 @@ where
     Tz::Offset: Display,
 {
     let f = ev.current();
-    let mut s = log_head(fim_rule(ev.kind), h);
+    let rule = fim_rule(ev.kind);
+    let mut s = log_head(rule, rule.description, h);
     s.push_str(&fim_full_log(ev));
     let date = h.time.timezone().timestamp_opt(f.mtime, 0).single();
-    let date = date
-        .map(|d| d.format("%a %b %d %H:%M:%S %Y").to_string())
-        .unwrap_or_default();
+    let date = date.map(|d| d.format("%a %b %d %H:%M:%S %Y").to_string()).unwrap_or_default();
     let _ = write!(
         s,
         "\nAttributes:\n - Size: {}\n - Permissions: {}\n - Date: {date}\n - Inode: {}\n - User: {} ({})\n - Group: {} ({})\n",
@@ -148,11 +125,7 @@ where
         f.gid,
     );
     if let Some(d) = &f.digests {
-        let _ = write!(
-            s,
-            " - MD5: {}\n - SHA1: {}\n - SHA256: {}\n",
-            d.md5, d.sha1, d.sha256
-        );
+        let _ = write!(s, " - MD5: {}\n - SHA1: {}\n - SHA256: {}\n", d.md5, d.sha1, d.sha256);
     }
     s.push('\n');
     s
@@ -182,10 +155,10 @@ struct JsonRule<'a> {
 
 impl<'a> JsonRule<'a> {
     /// Splits compliance groups out of `groups`, prefix stripped, as Wazuh does.
-    fn new(rule: &'a Rule, firedtimes: u64) -> JsonRule<'a> {
+    fn new(rule: &'a Rule, description: &'a str, firedtimes: u64) -> JsonRule<'a> {
         let mut r = JsonRule {
             level: rule.level,
-            description: rule.description,
+            description,
             id: rule.id.to_string(),
             firedtimes,
             mail: rule.mail,
@@ -288,7 +261,10 @@ struct JsonAlert<'a> {
     manager: JsonManager<'a>,
     id: &'a str,
     full_log: String,
-    syscheck: Syscheck<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscheck: Option<Syscheck<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
     decoder: JsonDecoder,
     location: &'static str,
 }
@@ -301,17 +277,10 @@ where
     let rule = fim_rule(ev.kind);
     let f = ev.current();
     let tz = h.time.timezone();
-    let mtime = |t: i64| {
-        tz.timestamp_opt(t, 0)
-            .single()
-            .map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string())
-            .unwrap_or_default()
-    };
+    let mtime =
+        |t: i64| tz.timestamp_opt(t, 0).single().map(|d| d.format("%Y-%m-%dT%H:%M:%S").to_string()).unwrap_or_default();
     // `before` only where the value changed (modified events only).
-    let old = ev
-        .before
-        .as_ref()
-        .filter(|_| ev.kind == EventKind::Modified);
+    let old = ev.before.as_ref().filter(|_| ev.kind == EventKind::Modified);
     let was = |a: Attr| old.filter(|_| ev.has(a));
     fn digest(s: Option<&FileState>, pick: fn(&Digests) -> &str) -> Option<&str> {
         s.and_then(|s| s.digests.as_ref()).map(pick)
@@ -347,20 +316,54 @@ where
     let full_log = fim_full_log(ev);
     let alert = JsonAlert {
         timestamp: h.time.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string(),
-        rule: JsonRule::new(rule, h.firedtimes),
-        agent: JsonAgent {
-            id: &h.identity.agent_id,
-            name: &h.identity.agent_name,
-        },
-        manager: JsonManager {
-            name: &h.identity.hostname,
-        },
+        rule: JsonRule::new(rule, rule.description, h.firedtimes),
+        agent: JsonAgent { id: &h.identity.agent_id, name: &h.identity.agent_name },
+        manager: JsonManager { name: &h.identity.hostname },
         id: h.id,
         // Wazuh's JSON full_log has no trailing newline.
         full_log: full_log.trim_end_matches('\n').to_string(),
-        syscheck,
+        syscheck: Some(syscheck),
+        data: None,
         decoder: JsonDecoder { name: rule.decoder },
         location: rule.location,
     };
     serde_json::to_string(&alert).expect("alert structs always serialize")
+}
+
+/// One complete alerts.log entry for a VirusTotal alert.
+pub fn vt_log<Tz: TimeZone>(alert: &VtAlert, h: &Header<'_, Tz>) -> String
+where
+    Tz::Offset: Display,
+{
+    let (rule, description) = alert.rule();
+    let doc = alert.document(h.identity);
+    let mut s = log_head(&rule, &description, h);
+    s.push_str(&python_json(&doc));
+    s.push('\n');
+    dotted_lines(&doc, "", &mut s);
+    s.push('\n');
+    s
+}
+
+/// One alerts.json line (without the newline) for a VirusTotal alert: the
+/// document both as `full_log` text and as `data`.
+pub fn vt_json<Tz: TimeZone>(alert: &VtAlert, h: &Header<'_, Tz>) -> String
+where
+    Tz::Offset: Display,
+{
+    let (rule, description) = alert.rule();
+    let doc = alert.document(h.identity);
+    let json = JsonAlert {
+        timestamp: h.time.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string(),
+        rule: JsonRule::new(&rule, &description, h.firedtimes),
+        agent: JsonAgent { id: &h.identity.agent_id, name: &h.identity.agent_name },
+        manager: JsonManager { name: &h.identity.hostname },
+        id: h.id,
+        full_log: python_json(&doc),
+        syscheck: None,
+        data: Some(doc),
+        decoder: JsonDecoder { name: rule.decoder },
+        location: rule.location,
+    };
+    serde_json::to_string(&json).expect("alert structs always serialize")
 }

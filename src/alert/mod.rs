@@ -4,6 +4,7 @@
 
 pub mod format;
 pub mod sink;
+pub mod vt;
 
 pub use sink::AlertSink;
 

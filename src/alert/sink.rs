@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::Local;
 
 use super::format::{self, Header};
+use super::vt::VtAlert;
 use super::{Identity, fim_rule};
 use crate::fim::FimEvent;
 
@@ -75,19 +76,26 @@ impl AlertSink {
 
     /// Appends the alerts for one FIM event and returns its alert id.
     pub fn fim(&mut self, ev: &FimEvent) -> io::Result<String> {
-        let rule = fim_rule(ev.kind);
+        self.append(fim_rule(ev.kind).id, |h| (format::fim_log(ev, h), format::fim_json(ev, h)))
+    }
+
+    /// Appends one VirusTotal alert and returns its alert id.
+    pub fn virustotal(&mut self, alert: &VtAlert) -> io::Result<String> {
+        self.append(alert.rule().0.id, |h| (format::vt_log(alert, h), format::vt_json(alert, h)))
+    }
+
+    /// Appends one alert, formatted from its header, to both files.
+    fn append(
+        &mut self,
+        rule_id: u32,
+        format: impl FnOnce(&Header<'_, Local>) -> (String, String),
+    ) -> io::Result<String> {
         let time = Local::now();
         let id = format!("{}.{}", time.timestamp(), self.log_len);
-        let fired = self.fired.entry(rule.id).or_insert(0);
+        let fired = self.fired.entry(rule_id).or_insert(0);
         *fired += 1;
-        let header = Header {
-            time,
-            id: &id,
-            identity: &self.identity,
-            firedtimes: *fired,
-        };
-        let log = format::fim_log(ev, &header);
-        let mut json = format::fim_json(ev, &header);
+        let header = Header { time, id: &id, identity: &self.identity, firedtimes: *fired };
+        let (log, mut json) = format(&header);
         json.push('\n');
         self.log.write_all(log.as_bytes())?;
         self.log_len += log.len() as u64;

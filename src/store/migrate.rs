@@ -8,10 +8,10 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// Every migration, in order. Append only: never edit a shipped one.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init.sql",
-    include_str!("../../migrations/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
+    ("0002_virustotal.sql", include_str!("../../migrations/0002_virustotal.sql")),
+];
 
 /// The schema version this binary writes.
 pub fn latest() -> i64 {
@@ -21,18 +21,14 @@ pub fn latest() -> i64 {
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if current > latest() {
-        return Err(StoreError::TooNew {
-            found: current,
-            supported: latest(),
-        });
+        return Err(StoreError::TooNew { found: current, supported: latest() });
     }
     if current == latest() {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (name, sql) in &MIGRATIONS[current as usize..] {
-        tx.execute_batch(sql)
-            .map_err(|source| StoreError::Migration { name, source })?;
+        tx.execute_batch(sql).map_err(|source| StoreError::Migration { name, source })?;
     }
     tx.pragma_update(None, "user_version", latest())?;
     tx.commit()?;
@@ -55,15 +51,9 @@ mod tests {
         let embedded: Vec<&str> = MIGRATIONS.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, embedded);
         for (i, n) in embedded.iter().enumerate() {
-            assert!(
-                n.starts_with(&format!("{:04}_", i + 1)),
-                "{n} is out of sequence"
-            );
+            assert!(n.starts_with(&format!("{:04}_", i + 1)), "{n} is out of sequence");
             let sql = MIGRATIONS[i].1;
-            assert!(
-                sql.trim_start().starts_with("-- Why:"),
-                "{n} must open with a '-- Why:' comment"
-            );
+            assert!(sql.trim_start().starts_with("-- Why:"), "{n} must open with a '-- Why:' comment");
         }
     }
 }

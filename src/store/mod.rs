@@ -4,6 +4,7 @@
 //! documented in the README; see `migrations/`.
 
 mod migrate;
+mod vt;
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -18,6 +19,7 @@ use crate::fim::{EventKind, FimEvent};
 use crate::hash::Digests;
 
 pub use migrate::{MIGRATIONS, latest as schema_version};
+pub use vt::{CachedVerdict, QueueDepth};
 
 pub const DB_FILE: &str = "fimvt.db";
 
@@ -29,10 +31,7 @@ pub enum StoreError {
     )]
     TooNew { found: i64, supported: i64 },
     #[error("migration {name} failed: {source}")]
-    Migration {
-        name: &'static str,
-        source: rusqlite::Error,
-    },
+    Migration { name: &'static str, source: rusqlite::Error },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -58,9 +57,7 @@ struct PathValue(PathBuf);
 impl FromSql for PathValue {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         match value {
-            ValueRef::Text(b) | ValueRef::Blob(b) => {
-                Ok(PathValue(PathBuf::from(std::ffi::OsStr::from_bytes(b))))
-            }
+            ValueRef::Text(b) | ValueRef::Blob(b) => Ok(PathValue(PathBuf::from(std::ffi::OsStr::from_bytes(b)))),
             _ => Err(FromSqlError::InvalidType),
         }
     }
@@ -82,8 +79,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-const FILE_COLUMNS: &str =
-    "size, mode, uid, gid, uname, gname, mtime, inode, md5, sha1, sha256, mtime_ns, ctime_ns";
+const FILE_COLUMNS: &str = "size, mode, uid, gid, uname, gname, mtime, inode, md5, sha1, sha256, mtime_ns, ctime_ns";
 
 fn state_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<FileState> {
     let md5: Option<String> = r.get(at + 8)?;
@@ -113,16 +109,9 @@ impl Store {
     /// owner and group, in WAL mode, and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         // Create the file ourselves so it never exists world-readable.
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o640)
-            .open(path)?;
-        let mut conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o640).open(path)?;
+        let mut conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a power cut may lose the last commits but never
         // corrupts; alerts are synced before each commit, so a lost commit is
@@ -130,10 +119,20 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         migrate::migrate(&mut conn)?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
-        })
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
+    /// A read-only connection to an existing database (for readers beside the
+    /// writer; WAL lets them read while it writes).
+    pub fn open_readonly(path: &Path) -> Result<Store, StoreError> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > schema_version() {
+            return Err(StoreError::TooNew { found: version, supported: schema_version() });
+        }
+        Ok(Store { conn, path: path.to_path_buf() })
     }
 
     pub fn path(&self) -> &Path {
@@ -152,9 +151,7 @@ impl Store {
 
     /// Every known path with the stat fields that decide whether to re-read it.
     pub fn stat_index(&self) -> Result<HashMap<PathBuf, StatKey>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path, size, mode, uid, gid, inode, mtime_ns, ctime_ns FROM files")?;
+        let mut stmt = self.conn.prepare("SELECT path, size, mode, uid, gid, inode, mtime_ns, ctime_ns FROM files")?;
         let rows = stmt.query_map([], |r| {
             let PathValue(path) = r.get(0)?;
             let key = StatKey {
@@ -172,12 +169,8 @@ impl Store {
     }
 
     pub fn get_file(&self, path: &Path) -> Result<Option<FileState>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?1"))?;
-        Ok(stmt
-            .query_row([SqlPath(path)], |r| state_from_row(r, 0))
-            .optional()?)
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE path = ?1"))?;
+        Ok(stmt.query_row([SqlPath(path)], |r| state_from_row(r, 0)).optional()?)
     }
 
     /// Every recorded path under `dir` (the folder itself excluded).
@@ -186,9 +179,9 @@ impl Store {
         // exactly the subtree. Blob paths sort after text and are filtered in Rust.
         let lo = [dir.as_os_str().as_bytes(), b"/"].concat();
         let hi = [dir.as_os_str().as_bytes(), b"0"].concat();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT path FROM files WHERE (path >= ?1 AND path < ?2) OR typeof(path) = 'blob'",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path FROM files WHERE (path >= ?1 AND path < ?2) OR typeof(path) = 'blob'")?;
         let rows = stmt.query_map(
             [
                 SqlPath(Path::new(std::ffi::OsStr::from_bytes(&lo))),
@@ -244,17 +237,13 @@ impl Store {
 
     /// Notes that `path` was seen unchanged.
     pub fn touch_file(&self, path: &Path, now: i64) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("UPDATE files SET last_seen = ?2 WHERE path = ?1")?;
+        let mut stmt = self.conn.prepare_cached("UPDATE files SET last_seen = ?2 WHERE path = ?1")?;
         stmt.execute(params![SqlPath(path), now])?;
         Ok(())
     }
 
     pub fn delete_file(&self, path: &Path) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("DELETE FROM files WHERE path = ?1")?;
+        let mut stmt = self.conn.prepare_cached("DELETE FROM files WHERE path = ?1")?;
         stmt.execute([SqlPath(path)])?;
         Ok(())
     }
@@ -305,27 +294,17 @@ impl Store {
             dig(b, |d| &d.sha256),
             dig(a, |d| &d.sha256),
         ])?;
-        debug_assert!(matches!(
-            ev.kind,
-            EventKind::Added | EventKind::Modified | EventKind::Deleted
-        ));
+        debug_assert!(matches!(ev.kind, EventKind::Added | EventKind::Modified | EventKind::Deleted));
         Ok(())
     }
 
     /// True once any scan has completed: the next scan is not a baseline.
     pub fn has_completed_scan(&self) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM scans WHERE finished IS NOT NULL)",
-            [],
-            |r| r.get(0),
-        )?)
+        Ok(self.conn.query_row("SELECT EXISTS (SELECT 1 FROM scans WHERE finished IS NOT NULL)", [], |r| r.get(0))?)
     }
 
     pub fn scan_started(&self, kind: &str, started: i64) -> Result<i64, StoreError> {
-        self.conn.execute(
-            "INSERT INTO scans (kind, started) VALUES (?1, ?2)",
-            params![kind, started],
-        )?;
+        self.conn.execute("INSERT INTO scans (kind, started) VALUES (?1, ?2)", params![kind, started])?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -363,15 +342,9 @@ mod tests {
     #[test]
     fn fresh_database_gets_the_latest_schema_in_wal_mode() {
         let (_d, store) = temp_store();
-        let v: i64 = store
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
+        let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, schema_version());
-        let mode: String = store
-            .conn
-            .pragma_query_value(None, "journal_mode", |r| r.get(0))
-            .unwrap();
+        let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
 
@@ -382,12 +355,9 @@ mod tests {
         drop(store);
         Store::open(&path).unwrap();
         let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", schema_version() + 1)
-            .unwrap();
+        conn.pragma_update(None, "user_version", schema_version() + 1).unwrap();
         drop(conn);
-        let err = Store::open(&path)
-            .err()
-            .expect("a newer schema must be refused");
+        let err = Store::open(&path).err().expect("a newer schema must be refused");
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
         assert!(err.to_string().contains("newer fimvt"), "{err}");
         drop(d);
@@ -405,22 +375,13 @@ mod tests {
         assert_eq!(store.get_file(&odd).unwrap().unwrap(), state(b"a"));
         let t: String = store
             .conn
-            .query_row(
-                "SELECT typeof(path) FROM files WHERE path = '/w/plain.txt'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT typeof(path) FROM files WHERE path = '/w/plain.txt'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(t, "text");
         let mut under = store.paths_under(Path::new("/w")).unwrap();
         under.sort();
         assert_eq!(under, vec![plain, odd]);
-        assert!(
-            store
-                .paths_under(Path::new("/w/plain.txt"))
-                .unwrap()
-                .is_empty()
-        );
+        assert!(store.paths_under(Path::new("/w/plain.txt")).unwrap().is_empty());
     }
 
     #[test]
@@ -431,9 +392,7 @@ mod tests {
         store.upsert_file(p, &state(b"2"), 200).unwrap();
         let (first, last): (i64, i64) = store
             .conn
-            .query_row("SELECT first_seen, last_seen FROM files", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row("SELECT first_seen, last_seen FROM files", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!((first, last), (100, 200));
     }

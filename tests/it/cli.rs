@@ -12,41 +12,13 @@ fn stderr_of(out: &std::process::Output) -> String {
 #[test]
 fn bad_configs_stop_fimvt_naming_file_line_and_key() {
     let cases = [
-        (
-            "[general]\ndata_dir = \"var\"\ncolour = \"blue\"\n[[directories]]\npath = \"watched\"\n",
-            ":3",
-            "colour",
-        ),
-        (
-            "[[directories]]\npath = \"watched\"\nrealtime = \"yes\"\n",
-            ":3",
-            "realtime",
-        ),
-        (
-            "[[directories]]\npath = \"watched\"\n[scan]\nfrequency = \"soon\"\n",
-            ":4",
-            "scan.frequency",
-        ),
-        (
-            "[[directories]]\npath = \"no-such-folder\"\n",
-            ":2",
-            "directories[0].path",
-        ),
-        (
-            "[[directories]]\npath = \"watched\"\nignore = [\"[unclosed\"]\n",
-            ":3",
-            "directories[0].ignore[0]",
-        ),
-        (
-            "[[directories]]\npath = \"watched\"\nrestrict = \"(\"\n",
-            ":3",
-            "directories[0].restrict",
-        ),
-        (
-            "[[directories]]\npath = \"watched\"\nrecursion_level = 100000\n",
-            ":3",
-            "directories[0].recursion_level",
-        ),
+        ("[general]\ndata_dir = \"var\"\ncolour = \"blue\"\n[[directories]]\npath = \"watched\"\n", ":3", "colour"),
+        ("[[directories]]\npath = \"watched\"\nrealtime = \"yes\"\n", ":3", "realtime"),
+        ("[[directories]]\npath = \"watched\"\n[scan]\nfrequency = \"soon\"\n", ":4", "scan.frequency"),
+        ("[[directories]]\npath = \"no-such-folder\"\n", ":2", "directories[0].path"),
+        ("[[directories]]\npath = \"watched\"\nignore = [\"[unclosed\"]\n", ":3", "directories[0].ignore[0]"),
+        ("[[directories]]\npath = \"watched\"\nrestrict = \"(\"\n", ":3", "directories[0].restrict"),
+        ("[[directories]]\npath = \"watched\"\nrecursion_level = 100000\n", ":3", "directories[0].recursion_level"),
         ("[[directories]\npath = \"watched\"\n", ":1", ""),
     ];
     for (text, line, key) in cases {
@@ -57,17 +29,11 @@ fn bad_configs_stop_fimvt_naming_file_line_and_key() {
             let out = fimvt(&[cmd, "--config", cfg.to_str().unwrap()]);
             let err = stderr_of(&out);
             assert_eq!(out.status.code(), Some(2), "{cmd} with {text:?}: {err}");
-            assert!(
-                err.contains(&format!("{}{line}", cfg.display())),
-                "file and line missing for {text:?}: {err}"
-            );
+            assert!(err.contains(&format!("{}{line}", cfg.display())), "file and line missing for {text:?}: {err}");
             assert!(err.contains(key), "key {key:?} missing: {err}");
             assert!(!err.contains("panicked"), "{err}");
         }
-        assert!(
-            !t.data("fimvt.db").exists(),
-            "nothing is written on a bad config"
-        );
+        assert!(!t.data("fimvt.db").exists(), "nothing is written on a bad config");
     }
 }
 
@@ -75,36 +41,21 @@ fn bad_configs_stop_fimvt_naming_file_line_and_key() {
 fn missing_config_file_is_a_clear_error() {
     let out = fimvt(&["scan", "--config", "/nonexistent/fimvt.toml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr_of(&out).contains("/nonexistent/fimvt.toml"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr_of(&out).contains("/nonexistent/fimvt.toml"), "{}", stderr_of(&out));
 }
 
 #[test]
 fn check_config_prints_effective_settings_with_the_key_masked() {
     let t = Tree::new();
     let text = std::fs::read_to_string(t.config()).unwrap();
-    t.write_config(&format!(
-        "{text}[virustotal]\nenabled = true\napi_key = \"0123456789abcdef-very-secret\"\n"
-    ));
+    t.write_config(&format!("{text}[virustotal]\nenabled = true\napi_key = \"0123456789abcdef-very-secret\"\n"));
     let out = fimvt(&["check-config", "--config", t.config().to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        !stdout.contains("very-secret") && !stderr_of(&out).contains("very-secret"),
-        "{stdout}"
-    );
+    assert!(!stdout.contains("very-secret") && !stderr_of(&out).contains("very-secret"), "{stdout}");
     assert!(stdout.contains("api_key = \"****"), "{stdout}");
-    assert!(
-        stdout.contains(&format!("path = \"{}\"", t.root().display())),
-        "paths are shown resolved: {stdout}"
-    );
-    assert!(
-        stdout.contains("recursion_level = 256") && stdout.contains("frequency = \"12h\""),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("path = \"{}\"", t.root().display())), "paths are shown resolved: {stdout}");
+    assert!(stdout.contains("recursion_level = 256") && stdout.contains("frequency = \"12h\""), "{stdout}");
 }
 
 #[test]
@@ -112,23 +63,13 @@ fn a_database_from_a_newer_fimvt_is_refused() {
     let t = Tree::new();
     t.scan();
     let conn = rusqlite::Connection::open(t.data("fimvt.db")).unwrap();
-    let v: i64 = conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        v as usize,
-        fimvt::store::MIGRATIONS.len(),
-        "a fresh database carries the latest schema"
-    );
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(v as usize, fimvt::store::MIGRATIONS.len(), "a fresh database carries the latest schema");
     conn.pragma_update(None, "user_version", v + 1).unwrap();
     drop(conn);
     let out = fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr_of(&out).contains("newer fimvt"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr_of(&out).contains("newer fimvt"), "{}", stderr_of(&out));
 }
 
 #[test]
@@ -138,17 +79,10 @@ fn a_second_writer_on_the_same_data_dir_is_refused() {
     // Hold the lock as a running fimvt would.
     let lock = std::fs::File::open(t.data("fimvt.lock")).unwrap();
     // SAFETY: flock on a descriptor we own.
-    assert_eq!(
-        unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
-        0
-    );
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
     let out = fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr_of(&out).contains("already using data_dir"),
-        "{}",
-        stderr_of(&out)
-    );
+    assert!(stderr_of(&out).contains("already using data_dir"), "{}", stderr_of(&out));
     drop(lock);
     t.scan();
 }
@@ -162,10 +96,7 @@ fn created_files_are_not_world_readable() {
     t.write("g", b"2");
     t.scan();
     for name in ["fimvt.db", "alerts.log", "alerts.json", "fimvt.lock"] {
-        let mode = std::fs::metadata(t.data(name))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(t.data(name)).unwrap().permissions().mode();
         assert_eq!(mode & 0o007, 0, "{name} is readable by others: {mode:o}");
     }
 }

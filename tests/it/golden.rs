@@ -9,29 +9,14 @@ use fimvt::fim::{EventKind, FimEvent, ScanMode, changed_attributes};
 use fimvt::hash::Digests;
 
 fn identity() -> Identity {
-    Identity {
-        hostname: "PC".into(),
-        agent_id: "000".into(),
-        agent_name: "PC".into(),
-    }
+    Identity { hostname: "PC".into(), agent_id: "000".into(), agent_name: "PC".into() }
 }
 
 fn digests(md5: &str, sha1: &str, sha256: &str) -> Option<Digests> {
-    Some(Digests {
-        md5: md5.into(),
-        sha1: sha1.into(),
-        sha256: sha256.into(),
-    })
+    Some(Digests { md5: md5.into(), sha1: sha1.into(), sha256: sha256.into() })
 }
 
-fn state(
-    size: u64,
-    mode: u32,
-    owner: (u32, &str),
-    mtime: i64,
-    inode: u64,
-    d: Option<Digests>,
-) -> FileState {
+fn state(size: u64, mode: u32, owner: (u32, &str), mtime: i64, inode: u64, d: Option<Digests>) -> FileState {
     FileState {
         size,
         mode,
@@ -49,28 +34,11 @@ fn state(
 
 fn check(ev: &FimEvent, epoch: i64, id: &str, firedtimes: u64, golden: &str) {
     let utc = FixedOffset::east_opt(0).unwrap();
-    let h = Header {
-        time: utc.timestamp_opt(epoch, 0).unwrap(),
-        id,
-        identity: &identity(),
-        firedtimes,
-    };
-    let log = std::fs::read_to_string(format!(
-        "{}/tests/golden/{golden}.log",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let json = std::fs::read_to_string(format!(
-        "{}/tests/golden/{golden}.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
+    let h = Header { time: utc.timestamp_opt(epoch, 0).unwrap(), id, identity: &identity(), firedtimes };
+    let log = std::fs::read_to_string(format!("{}/tests/golden/{golden}.log", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let json = std::fs::read_to_string(format!("{}/tests/golden/{golden}.json", env!("CARGO_MANIFEST_DIR"))).unwrap();
     assert_eq!(fim_log(ev, &h), log, "alerts.log layout of {golden}");
-    assert_eq!(
-        fim_json(ev, &h) + "\n",
-        json,
-        "alerts.json layout of {golden}"
-    );
+    assert_eq!(fim_json(ev, &h) + "\n", json, "alerts.json layout of {golden}");
 }
 
 fn modified_pair() -> (FileState, FileState) {

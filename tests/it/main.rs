@@ -5,3 +5,5 @@ mod golden;
 mod realtime;
 mod scan;
 mod util;
+mod virustotal;
+mod vt_standin;

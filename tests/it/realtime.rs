@@ -17,17 +17,12 @@ fn tree(extra: &str) -> Tree {
 }
 
 fn alerts_for(t: &Tree, path: &Path) -> Vec<Value> {
-    t.alerts_json()
-        .into_iter()
-        .filter(|a| a["syscheck"]["path"] == path.to_str().unwrap())
-        .collect()
+    t.alerts_json().into_iter().filter(|a| a["syscheck"]["path"] == path.to_str().unwrap()).collect()
 }
 
 /// Waits until `path` has `n` alerts, and returns the last.
 fn wait_alert(t: &Tree, path: &Path, n: usize) -> Value {
-    wait_until(30, &format!("alert #{n} for {}", path.display()), || {
-        alerts_for(t, path).len() >= n
-    });
+    wait_until(30, &format!("alert #{n} for {}", path.display()), || alerts_for(t, path).len() >= n);
     alerts_for(t, path).pop().unwrap()
 }
 
@@ -36,12 +31,7 @@ fn rule(a: &Value) -> &str {
 }
 
 fn changed(a: &Value) -> Vec<String> {
-    a["syscheck"]["changed_attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
+    a["syscheck"]["changed_attributes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -52,45 +42,24 @@ fn every_file_operation_raises_its_realtime_alert() {
 
     std::fs::write(&f, b"first version").unwrap();
     let a = wait_alert(&t, &f, 1);
-    assert_eq!(
-        (rule(&a), a["syscheck"]["mode"].as_str().unwrap()),
-        ("554", "realtime")
-    );
-    assert_eq!(
-        a["syscheck"]["sha256_after"],
-        external_digest("sha256sum", &f)
-    );
+    assert_eq!((rule(&a), a["syscheck"]["mode"].as_str().unwrap()), ("554", "realtime"));
+    assert_eq!(a["syscheck"]["sha256_after"], external_digest("sha256sum", &f));
 
     std::fs::write(&f, b"other version").unwrap(); // overwrite, same size
     let a = wait_alert(&t, &f, 2);
     assert_eq!(rule(&a), "550");
-    assert!(
-        changed(&a).contains(&"sha256".to_string()) && !changed(&a).contains(&"size".to_string()),
-        "{a}"
-    );
+    assert!(changed(&a).contains(&"sha256".to_string()) && !changed(&a).contains(&"size".to_string()), "{a}");
 
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&f)
-        .unwrap()
-        .write_all(b" + appended")
-        .unwrap();
+    std::fs::OpenOptions::new().append(true).open(&f).unwrap().write_all(b" + appended").unwrap();
     let a = wait_alert(&t, &f, 3);
     assert!(changed(&a).contains(&"size".to_string()), "{a}");
-    assert_eq!(
-        a["syscheck"]["sha256_after"],
-        external_digest("sha256sum", &f)
-    );
+    assert_eq!(a["syscheck"]["sha256_after"], external_digest("sha256sum", &f));
 
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o700)).unwrap();
     let a = wait_alert(&t, &f, 4);
     assert_eq!(changed(&a), ["permission"]);
 
-    let status = std::process::Command::new("touch")
-        .args(["-d", "2001-02-03 04:05:06"])
-        .arg(&f)
-        .status()
-        .unwrap();
+    let status = std::process::Command::new("touch").args(["-d", "2001-02-03 04:05:06"]).arg(&f).status().unwrap();
     assert!(status.success());
     let a = wait_alert(&t, &f, 5);
     assert_eq!(changed(&a), ["mtime"]);
@@ -104,24 +73,12 @@ fn every_file_operation_raises_its_realtime_alert() {
     assert_eq!(rule(&wait_alert(&t, &g, 2)), "553");
 
     d.stop();
-    assert_eq!(
-        alerts_for(&t, &f).len(),
-        6,
-        "one alert per operation, no duplicates"
-    );
+    assert_eq!(alerts_for(&t, &f).len(), 6, "one alert per operation, no duplicates");
     assert_eq!(alerts_for(&t, &g).len(), 2);
     let db = t.db();
-    let events: i64 = db
-        .query_row(
-            "SELECT count(*) FROM events WHERE mode = 'realtime'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let events: i64 = db.query_row("SELECT count(*) FROM events WHERE mode = 'realtime'", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 8);
-    let files: i64 = db
-        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
-        .unwrap();
+    let files: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(files, 0);
 }
 
@@ -138,17 +95,9 @@ fn a_file_written_in_many_pieces_gives_one_alert_with_its_final_content() {
     drop(file);
     let a = wait_alert(&t, &f, 1);
     d.stop();
-    assert_eq!(
-        alerts_for(&t, &f).len(),
-        1,
-        "a burst of writes is one alert"
-    );
+    assert_eq!(alerts_for(&t, &f).len(), 1, "a burst of writes is one alert");
     assert_eq!(a["syscheck"]["size_after"], (400 * (16 << 10)).to_string());
-    assert_eq!(
-        a["syscheck"]["sha256_after"],
-        external_digest("sha256sum", &f),
-        "hashed once complete"
-    );
+    assert_eq!(a["syscheck"]["sha256_after"], external_digest("sha256sum", &f), "hashed once complete");
 }
 
 #[test]
@@ -157,10 +106,8 @@ fn mkdir_p_followed_at_once_by_files_finds_every_file() {
     let d = Daemon::start(&t);
     let deep = t.path("a/b/c/d");
     std::fs::create_dir_all(&deep).unwrap();
-    let files: Vec<_> = ["a/1", "a/b/2", "a/b/c/3", "a/b/c/d/4", "a/b/c/d/5"]
-        .iter()
-        .map(|r| t.write(r, r.as_bytes()))
-        .collect();
+    let files: Vec<_> =
+        ["a/1", "a/b/2", "a/b/c/3", "a/b/c/d/4", "a/b/c/d/5"].iter().map(|r| t.write(r, r.as_bytes())).collect();
     for f in &files {
         assert_eq!(rule(&wait_alert(&t, f, 1)), "554");
     }
@@ -180,19 +127,12 @@ fn a_populated_folder_moved_in_and_out_is_reported_file_by_file() {
     let d = Daemon::start(&t);
     let inside = t.path("incoming");
     std::fs::rename(&outside, &inside).unwrap();
-    wait_until(30, "20 added alerts", || {
-        t.alerts_json().iter().filter(|a| rule(a) == "554").count() == 20
-    });
+    wait_until(30, "20 added alerts", || t.alerts_json().iter().filter(|a| rule(a) == "554").count() == 20);
     std::fs::rename(&inside, &outside).unwrap();
-    wait_until(30, "20 deleted alerts", || {
-        t.alerts_json().iter().filter(|a| rule(a) == "553").count() == 20
-    });
+    wait_until(30, "20 deleted alerts", || t.alerts_json().iter().filter(|a| rule(a) == "553").count() == 20);
     d.stop();
     assert_eq!(t.alerts_json().len(), 40);
-    let files: i64 = t
-        .db()
-        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
-        .unwrap();
+    let files: i64 = t.db().query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(files, 0);
 }
 
@@ -201,10 +141,7 @@ fn a_burst_of_2000_files_in_new_nested_folders_is_all_alerted_and_stored() {
     let t = tree("");
     let d = Daemon::start(&t);
     for i in 0..2000 {
-        t.write(
-            &format!("burst/d{}/e{}/f{i}.dat", i % 10, i % 40),
-            format!("payload {i}").as_bytes(),
-        );
+        t.write(&format!("burst/d{}/e{}/f{i}.dat", i % 10, i % 40), format!("payload {i}").as_bytes());
     }
     wait_until(120, "2000 added alerts", || t.alerts_json().len() >= 2000);
     d.stop();
@@ -212,18 +149,11 @@ fn a_burst_of_2000_files_in_new_nested_folders_is_all_alerted_and_stored() {
     assert_eq!(alerts.len(), 2000, "one alert per file");
     assert!(alerts.iter().all(|a| rule(a) == "554"));
     let db = t.db();
-    let files: i64 = db
-        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
-        .unwrap();
+    let files: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(files, 2000);
     let sample = t.path("burst/d7/e37/f1997.dat");
-    let sha: String = db
-        .query_row(
-            "SELECT sha256 FROM files WHERE path = ?1",
-            [sample.to_str().unwrap()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sha: String =
+        db.query_row("SELECT sha256 FROM files WHERE path = ?1", [sample.to_str().unwrap()], |r| r.get(0)).unwrap();
     assert_eq!(sha, external_digest("sha256sum", &sample));
 }
 
@@ -241,9 +171,7 @@ fn an_overflowing_event_queue_is_recovered_by_a_rescan() {
     let alerts = t.alerts_json();
     let mut seen = std::collections::HashMap::new();
     for a in &alerts {
-        *seen
-            .entry(a["syscheck"]["path"].as_str().unwrap().to_string())
-            .or_insert(0) += 1;
+        *seen.entry(a["syscheck"]["path"].as_str().unwrap().to_string()).or_insert(0) += 1;
     }
     let doubled: Vec<_> = alerts
         .iter()
@@ -257,19 +185,9 @@ fn an_overflowing_event_queue_is_recovered_by_a_rescan() {
             )
         })
         .collect();
-    assert_eq!(
-        alerts.len(),
-        500,
-        "nothing lost, nothing doubled: {doubled:?}"
-    );
-    assert!(
-        alerts.iter().any(|a| a["syscheck"]["mode"] == "scheduled"),
-        "some came from the rescan:\n{log}"
-    );
-    let files: i64 = t
-        .db()
-        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
-        .unwrap();
+    assert_eq!(alerts.len(), 500, "nothing lost, nothing doubled: {doubled:?}");
+    assert!(alerts.iter().any(|a| a["syscheck"]["mode"] == "scheduled"), "some came from the rescan:\n{log}");
+    let files: i64 = t.db().query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(files, 500);
 }
 
@@ -280,10 +198,7 @@ fn changes_made_while_stopped_are_reported_at_restart() {
     let change = t.write("change", b"1");
     let delete = t.write("delete", b"1");
     Daemon::start(&t).stop();
-    assert!(
-        t.alerts_json().is_empty(),
-        "the first start is the baseline"
-    );
+    assert!(t.alerts_json().is_empty(), "the first start is the baseline");
 
     std::fs::write(&change, b"22").unwrap();
     std::fs::remove_file(&delete).unwrap();
@@ -311,18 +226,13 @@ fn sighup_reopens_the_alert_files_for_logrotate() {
     d.wait_log(30, "reopening alert files");
     // The reopen is done once the writer has handled it; a new alert shows it.
     let two = t.write("two", b"2");
-    wait_until(30, "the alert for 'two' in the new alerts.log", || {
-        t.alerts_log().contains("two' added")
-    });
+    wait_until(30, "the alert for 'two' in the new alerts.log", || t.alerts_log().contains("two' added"));
     d.stop();
     let old = std::fs::read_to_string(t.data("alerts.log.1")).unwrap();
     assert!(old.contains("one' added") && !old.contains("two' added"));
     assert!(!t.alerts_log().contains("one' added"));
     assert_eq!(alerts_for(&t, &two).len(), 1);
-    assert!(
-        t.alerts_log().starts_with("** Alert "),
-        "ids restart at offset 0 in a new file"
-    );
+    assert!(t.alerts_log().starts_with("** Alert "), "ids restart at offset 0 in a new file");
 }
 
 #[test]
@@ -332,10 +242,7 @@ fn a_second_daemon_on_the_same_data_dir_is_refused() {
     let out = t.fimvt(&["run", "--config", t.config().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("already using data_dir") && err.contains("pid"),
-        "{err}"
-    );
+    assert!(err.contains("already using data_dir") && err.contains("pid"), "{err}");
     d.stop();
 }
 
@@ -364,24 +271,14 @@ fn sigterm_leaves_a_consistent_database_and_whole_alerts() {
         t.write(&format!("f{i}"), b"data");
     }
     d.stop();
-    let ok: String = t
-        .db()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
+    let ok: String = t.db().query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
     assert_eq!(ok, "ok");
     let log = t.alerts_log();
-    assert!(
-        log.is_empty() || log.ends_with("\n\n"),
-        "no half-written alert"
-    );
+    assert!(log.is_empty() || log.ends_with("\n\n"), "no half-written alert");
     // Whatever was alerted is recorded, and the rest is found by the next start.
     let alerted = t.alerts_json().len();
     Daemon::start(&t).stop();
-    assert_eq!(
-        t.alerts_json().len(),
-        200,
-        "{alerted} alerted before the stop, the rest after the restart"
-    );
+    assert_eq!(t.alerts_json().len(), 200, "{alerted} alerted before the stop, the rest after the restart");
 }
 
 #[test]
@@ -393,16 +290,9 @@ fn at_the_watch_limit_fimvt_says_so_and_falls_back_to_scans() {
         t.write(&format!("dir{i}/sub/file"), b"x");
     }
     let limit = "echo 3 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"";
-    let d = Daemon::spawn_via(
-        &t,
-        &["unshare", "--user", "--map-root-user", "sh", "-c", limit],
-    );
+    let d = Daemon::spawn_via(&t, &["unshare", "--user", "--map-root-user", "sh", "-c", limit], &[]);
     d.wait_log(30, "scan complete");
-    assert!(
-        d.log().contains("fs.inotify.max_user_watches"),
-        "{}",
-        d.log()
-    );
+    assert!(d.log().contains("fs.inotify.max_user_watches"), "{}", d.log());
     // Changes the watches cannot see are still found by a scan.
     let f = t.write("dir7/sub/new.bin", b"unseen by inotify");
     d.signal(libc::SIGUSR1);

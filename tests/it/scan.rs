@@ -12,10 +12,7 @@ use crate::util::{Tree, external_digest, is_root};
 
 /// The alerts.json lines for `path`, by event.
 fn events_for<'a>(alerts: &'a [Value], path: &str) -> Vec<&'a Value> {
-    alerts
-        .iter()
-        .filter(|a| a["syscheck"]["path"] == path)
-        .collect()
+    alerts.iter().filter(|a| a["syscheck"]["path"] == path).collect()
 }
 
 #[test]
@@ -25,41 +22,20 @@ fn baseline_records_every_file_with_hashes_matching_coreutils_and_raises_no_aler
     t.write("sub/b.bin", &vec![7u8; 3 << 20]);
     t.write("sub/deeper/c", b"");
     let summary = t.scan();
-    assert!(
-        summary.starts_with("baseline scan complete: 3 files, 3145733 bytes, 0 added"),
-        "{summary}"
-    );
+    assert!(summary.starts_with("baseline scan complete: 3 files, 3145733 bytes, 0 added"), "{summary}");
     assert!(t.alerts_log().is_empty(), "a baseline raises no alerts");
     assert!(t.alerts_json().is_empty());
 
     let db = t.db();
-    let n: i64 = db
-        .query_row("SELECT count(*) FROM files", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 3);
     for rel in ["a.txt", "sub/b.bin", "sub/deeper/c"] {
         let p = t.path(rel);
-        let (md5, sha1, sha256, size, perm, first_seen): (
-            String,
-            String,
-            String,
-            i64,
-            String,
-            i64,
-        ) = db
+        let (md5, sha1, sha256, size, perm, first_seen): (String, String, String, i64, String, i64) = db
             .query_row(
                 "SELECT md5, sha1, sha256, size, perm, first_seen FROM files WHERE path = ?1",
                 [p.to_str().unwrap()],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
             )
             .unwrap();
         assert_eq!(md5, external_digest("md5sum", &p), "{rel}");
@@ -69,9 +45,7 @@ fn baseline_records_every_file_with_hashes_matching_coreutils_and_raises_no_aler
         assert_eq!(perm, perm_of(&p));
         assert!(first_seen > 1_700_000_000);
     }
-    let events: i64 = db
-        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap();
+    let events: i64 = db.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(events, 0, "the baseline writes no history events");
 }
 
@@ -93,37 +67,24 @@ fn add_modify_chmod_delete_raise_the_exact_alerts() {
     std::fs::set_permissions(&modes, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::remove_file(&gone).unwrap();
     let summary = t.scan();
-    assert!(
-        summary.contains("1 added, 2 modified, 1 deleted, 0 errors"),
-        "{summary}"
-    );
+    assert!(summary.contains("1 added, 2 modified, 1 deleted, 0 errors"), "{summary}");
 
     let alerts = t.alerts_json();
     assert_eq!(alerts.len(), 4, "{alerts:#?}");
-    assert!(
-        events_for(&alerts, keep.to_str().unwrap()).is_empty(),
-        "an unchanged file raises nothing"
-    );
+    assert!(events_for(&alerts, keep.to_str().unwrap()).is_empty(), "an unchanged file raises nothing");
 
     let a = events_for(&alerts, added.to_str().unwrap());
     assert_eq!(a.len(), 1);
     assert_eq!(a[0]["rule"]["id"], "554");
     assert_eq!(a[0]["syscheck"]["event"], "added");
     assert_eq!(a[0]["syscheck"]["mode"], "scheduled");
-    assert_eq!(
-        a[0]["syscheck"]["sha256_after"],
-        external_digest("sha256sum", &added)
-    );
+    assert_eq!(a[0]["syscheck"]["sha256_after"], external_digest("sha256sum", &added));
     assert_eq!(a[0]["syscheck"]["size_after"], "8");
 
     let g = events_for(&alerts, grow.to_str().unwrap());
     assert_eq!(g[0]["rule"]["id"], "550");
-    let changed: Vec<&str> = g[0]["syscheck"]["changed_attributes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let changed: Vec<&str> =
+        g[0]["syscheck"]["changed_attributes"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     // mtime may or may not tick within the same second; the rest must be there, in order.
     let expected: Vec<&str> = ["size", "mtime", "md5", "sha1", "sha256"]
         .into_iter()
@@ -132,32 +93,20 @@ fn add_modify_chmod_delete_raise_the_exact_alerts() {
     assert_eq!(changed, expected);
     assert_eq!(g[0]["syscheck"]["size_before"], "10");
     assert_eq!(g[0]["syscheck"]["size_after"], "19");
-    assert_eq!(
-        g[0]["syscheck"]["sha256_after"],
-        external_digest("sha256sum", &grow)
-    );
+    assert_eq!(g[0]["syscheck"]["sha256_after"], external_digest("sha256sum", &grow));
     assert!(g[0]["syscheck"]["sha256_before"].is_string());
 
     let m = events_for(&alerts, modes.to_str().unwrap());
     assert_eq!(m[0]["rule"]["id"], "550");
-    assert_eq!(
-        m[0]["syscheck"]["changed_attributes"],
-        serde_json::json!(["permission"])
-    );
+    assert_eq!(m[0]["syscheck"]["changed_attributes"], serde_json::json!(["permission"]));
     assert_eq!(m[0]["syscheck"]["perm_before"], "rw-r--r--");
     assert_eq!(m[0]["syscheck"]["perm_after"], "rwxr-xr-x");
-    assert!(
-        m[0]["syscheck"].get("size_before").is_none(),
-        "only changed values get a _before"
-    );
+    assert!(m[0]["syscheck"].get("size_before").is_none(), "only changed values get a _before");
 
     let d = events_for(&alerts, gone.to_str().unwrap());
     assert_eq!(d[0]["rule"]["id"], "553");
     assert_eq!(d[0]["syscheck"]["event"], "deleted");
-    assert_eq!(
-        d[0]["syscheck"]["size_after"], "3",
-        "a deletion reports the last known attributes"
-    );
+    assert_eq!(d[0]["syscheck"]["size_after"], "3", "a deletion reports the last known attributes");
 
     // alerts.log: the same four alerts, each id being the byte offset of its header.
     let log = t.alerts_log();
@@ -165,14 +114,8 @@ fn add_modify_chmod_delete_raise_the_exact_alerts() {
     for alert in &alerts {
         let id = alert["id"].as_str().unwrap();
         let offset: usize = id.split('.').nth(1).unwrap().parse().unwrap();
-        assert!(
-            log[offset..].starts_with(&format!("** Alert {id}:")),
-            "id {id} is not the offset of its alert"
-        );
-        assert!(
-            log.contains(alert["full_log"].as_str().unwrap()),
-            "alerts.log carries the same full_log"
-        );
+        assert!(log[offset..].starts_with(&format!("** Alert {id}:")), "id {id} is not the offset of its alert");
+        assert!(log.contains(alert["full_log"].as_str().unwrap()), "alerts.log carries the same full_log");
     }
     assert!(log.contains(&format!("File '{}' modified\nMode: scheduled\nChanged attributes: permission\nPermissions changed from 'rw-r--r--' to 'rwxr-xr-x'\n", modes.display())));
     assert!(log.contains("Rule: 553 (level 7) -> 'File deleted.'\n"));
@@ -181,77 +124,41 @@ fn add_modify_chmod_delete_raise_the_exact_alerts() {
 
     // The store: current state and history.
     let db = t.db();
-    let gone_rows: i64 = db
-        .query_row(
-            "SELECT count(*) FROM files WHERE path = ?1",
-            [gone.to_str().unwrap()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let gone_rows: i64 =
+        db.query_row("SELECT count(*) FROM files WHERE path = ?1", [gone.to_str().unwrap()], |r| r.get(0)).unwrap();
     assert_eq!(gone_rows, 0);
     let (size, sha256): (i64, String) = db
-        .query_row(
-            "SELECT size, sha256 FROM files WHERE path = ?1",
-            [grow.to_str().unwrap()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT size, sha256 FROM files WHERE path = ?1", [grow.to_str().unwrap()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((size, sha256), (19, external_digest("sha256sum", &grow)));
     let mut stmt = db
         .prepare("SELECT alert_id, event, mode, changed_attributes, size_before, size_after, perm_before, perm_after FROM events WHERE path = ?1")
         .unwrap();
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-    );
+    type Row = (String, String, String, String, Option<i64>, Option<i64>, Option<String>, Option<String>);
     let mut row = |p: &PathBuf| -> Row {
         stmt.query_row([p.to_str().unwrap()], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
         })
         .unwrap()
     };
     let r = row(&gone);
     assert_eq!((r.1.as_str(), r.4, r.5), ("deleted", Some(3), None));
     let r = row(&added);
-    assert_eq!(
-        (r.1.as_str(), r.2.as_str(), r.4, r.5),
-        ("added", "scheduled", None, Some(8))
-    );
+    assert_eq!((r.1.as_str(), r.2.as_str(), r.4, r.5), ("added", "scheduled", None, Some(8)));
     let r = row(&modes);
     assert_eq!((r.1.as_str(), r.3.as_str()), ("modified", "permission"));
-    assert_eq!(
-        (r.6.as_deref(), r.7.as_deref()),
-        (Some("rw-r--r--"), Some("rwxr-xr-x"))
-    );
+    assert_eq!((r.6.as_deref(), r.7.as_deref()), (Some("rw-r--r--"), Some("rwxr-xr-x")));
     assert_eq!(
         &r.0,
-        events_for(&alerts, modes.to_str().unwrap())[0]["id"]
-            .as_str()
-            .unwrap(),
+        events_for(&alerts, modes.to_str().unwrap())[0]["id"].as_str().unwrap(),
         "event rows carry the alert id"
     );
 
     // A third scan with nothing changed raises nothing more.
     let summary = t.scan();
-    assert!(
-        summary.contains("0 added, 0 modified, 0 deleted"),
-        "{summary}"
-    );
+    assert!(summary.contains("0 added, 0 modified, 0 deleted"), "{summary}");
     assert_eq!(t.alerts_json().len(), 4);
 }
 
@@ -273,14 +180,8 @@ fn owner_change_is_reported_when_running_as_root() {
     assert_eq!(s["uid_after"], "4242");
     assert_eq!(s["gid_after"], "4343");
     let changed = s["changed_attributes"].as_array().unwrap();
-    assert!(
-        changed.contains(&"uid".into()) && changed.contains(&"gid".into()),
-        "{changed:?}"
-    );
-    assert!(
-        t.alerts_log()
-            .contains("Ownership was '0', now it is '4242'\n")
-    );
+    assert!(changed.contains(&"uid".into()) && changed.contains(&"gid".into()), "{changed:?}");
+    assert!(t.alerts_log().contains("Ownership was '0', now it is '4242'\n"));
 }
 
 #[test]
@@ -295,50 +196,29 @@ fn odd_names_are_monitored_round_trip_and_cannot_forge_alerts() {
     assert!(summary.contains("2 added"), "{summary}");
 
     let log = t.alerts_log();
-    assert_eq!(
-        log.matches("\n** Alert ").count() + 1,
-        2,
-        "exactly two alert headers:\n{log}"
-    );
-    assert!(
-        !log.contains('\x1b'),
-        "no raw escape sequence reaches alerts.log"
-    );
-    assert!(
-        log.lines().all(|l| !l.starts_with("Rule: 553")),
-        "the name could not forge a rule line"
-    );
+    assert_eq!(log.matches("\n** Alert ").count() + 1, 2, "exactly two alert headers:\n{log}");
+    assert!(!log.contains('\x1b'), "no raw escape sequence reaches alerts.log");
+    assert!(log.lines().all(|l| !l.starts_with("Rule: 553")), "the name could not forge a rule line");
     assert!(log.contains("bad\\xff\\xfe.bin' added"), "{log}");
     assert!(log.contains("evil\\n** Alert 1.1"), "{log}");
 
     let alerts = t.alerts_json();
     assert_eq!(alerts.len(), 2);
     assert!(
-        alerts
-            .iter()
-            .any(|a| a["syscheck"]["path"] == newline.to_str().unwrap()),
+        alerts.iter().any(|a| a["syscheck"]["path"] == newline.to_str().unwrap()),
         "UTF-8 names stay exact in JSON"
     );
 
     // The store keeps the exact bytes, as a BLOB.
     let db = t.db();
-    let stored: Vec<u8> = db
-        .query_row(
-            "SELECT path FROM files WHERE typeof(path) = 'blob'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored: Vec<u8> = db.query_row("SELECT path FROM files WHERE typeof(path) = 'blob'", [], |r| r.get(0)).unwrap();
     assert_eq!(stored, non_utf8.as_os_str().as_bytes());
 
     // And it is still monitored: a change to it is seen.
     std::fs::write(&non_utf8, b"changed!").unwrap();
     std::fs::remove_file(&newline).unwrap();
     let summary = t.scan();
-    assert!(
-        summary.contains("0 added, 1 modified, 1 deleted"),
-        "{summary}"
-    );
+    assert!(summary.contains("0 added, 1 modified, 1 deleted"), "{summary}");
 }
 
 #[test]
@@ -362,18 +242,8 @@ fn ignore_recursion_symlinks_and_special_files_are_honoured() {
     assert!(summary.contains(": 2 files"), "{summary}");
     let db = t.db();
     let mut stmt = db.prepare("SELECT path FROM files ORDER BY path").unwrap();
-    let paths: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(
-        paths,
-        vec![
-            t.path("one/level.txt").to_str().unwrap(),
-            t.path("top.txt").to_str().unwrap()
-        ]
-    );
+    let paths: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(paths, vec![t.path("one/level.txt").to_str().unwrap(), t.path("top.txt").to_str().unwrap()]);
 }
 
 #[test]
@@ -386,10 +256,7 @@ fn following_symlinks_records_targets_and_a_loop_does_not_hang() {
     assert!(out.status.success());
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains(": 2 files"), "{summary}");
-    assert!(
-        summary.contains("1 errors"),
-        "the loop is reported: {summary}"
-    );
+    assert!(summary.contains("1 errors"), "the loop is reported: {summary}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("symlink loop"));
 }
 
@@ -404,11 +271,9 @@ fn files_over_max_file_size_are_recorded_without_hashes_and_said_so() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 files over max_file_size"));
     let db = t.db();
     let (size, sha): (i64, Option<String>) = db
-        .query_row(
-            "SELECT size, sha256 FROM files WHERE path = ?1",
-            [t.path("big").to_str().unwrap()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT size, sha256 FROM files WHERE path = ?1", [t.path("big").to_str().unwrap()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((size, sha), (4096, None));
 }
@@ -418,15 +283,13 @@ fn rehash_always_rereads_but_reports_only_real_changes() {
     let t = Tree::new();
     t.write("f", b"same");
     t.scan();
-    t.write_config(&std::fs::read_to_string(t.config()).unwrap().replace(
-        "[[directories]]",
-        "[scan]\nrehash = \"always\"\n[[directories]]",
-    ));
-    let summary = t.scan();
-    assert!(
-        summary.contains("1 files, 4 bytes, 0 added, 0 modified"),
-        "{summary}"
+    t.write_config(
+        &std::fs::read_to_string(t.config())
+            .unwrap()
+            .replace("[[directories]]", "[scan]\nrehash = \"always\"\n[[directories]]"),
     );
+    let summary = t.scan();
+    assert!(summary.contains("1 files, 4 bytes, 0 added, 0 modified"), "{summary}");
     assert!(t.alerts_json().is_empty());
 }
 
@@ -439,21 +302,11 @@ fn unreadable_file_is_reported_and_the_scan_goes_on() {
     let config = t.config();
     let out = if is_root() {
         // Root reads mode-000 files: run fimvt as `nobody`, owning the tree.
-        let status = std::process::Command::new("chown")
-            .args(["-R", "65534:65534"])
-            .arg(t.dir.path())
-            .status()
-            .unwrap();
+        let status =
+            std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(t.dir.path()).status().unwrap();
         assert!(status.success());
         std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                env!("CARGO_BIN_EXE_fimvt"),
-                "scan",
-                "--config",
-            ])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_fimvt"), "scan", "--config"])
             .arg(&config)
             .output()
             .expect("setpriv (util-linux) runs fimvt as nobody")
@@ -463,33 +316,19 @@ fn unreadable_file_is_reported_and_the_scan_goes_on() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}{stderr}");
-    assert!(
-        stdout.contains(": 1 files") && stdout.contains("1 errors"),
-        "{stdout}"
-    );
-    assert!(
-        stderr.contains("locked") && stderr.contains("Permission denied"),
-        "{stderr}"
-    );
+    assert!(stdout.contains(": 1 files") && stdout.contains("1 errors"), "{stdout}");
+    assert!(stderr.contains("locked") && stderr.contains("Permission denied"), "{stderr}");
 }
 
 #[test]
 fn a_data_dir_inside_the_watched_folder_is_never_monitored() {
     let t = Tree::new();
-    t.write_config(
-        "[general]\ndata_dir = \"watched/.fimvt\"\n[[directories]]\npath = \"watched\"\n",
-    );
+    t.write_config("[general]\ndata_dir = \"watched/.fimvt\"\n[[directories]]\npath = \"watched\"\n");
     t.write("real.txt", b"1");
     t.scan();
     t.write("more.txt", b"2");
     let summary = t.scan();
-    assert!(
-        summary.contains(": 2 files") && summary.contains("1 added, 0 modified"),
-        "{summary}"
-    );
+    assert!(summary.contains(": 2 files") && summary.contains("1 added, 0 modified"), "{summary}");
     let summary = t.scan();
-    assert!(
-        summary.contains("0 added, 0 modified, 0 deleted"),
-        "its own files never alert: {summary}"
-    );
+    assert!(summary.contains("0 added, 0 modified, 0 deleted"), "its own files never alert: {summary}");
 }

@@ -29,6 +29,23 @@ impl Tree {
         std::fs::write(self.config(), text).unwrap();
     }
 
+    /// Sets `[virustotal] requests_per_minute` in the config.
+    pub fn with_vt_rate(self, per_minute: u32) -> Tree {
+        let text = std::fs::read_to_string(self.config()).unwrap();
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("requests_per_minute") {
+                    format!("requests_per_minute = {per_minute}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        self.write_config(&text.join("\n"));
+        self
+    }
+
     pub fn config(&self) -> PathBuf {
         self.dir.path().join("fimvt.toml")
     }
@@ -61,11 +78,7 @@ impl Tree {
     pub fn scan(&self) -> String {
         let out = fimvt(&["scan", "--config", self.config().to_str().unwrap()]);
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "scan failed: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "scan failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         stdout
     }
 
@@ -75,18 +88,13 @@ impl Tree {
 
     pub fn alerts_json(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.data("alerts.json")).unwrap_or_default();
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-            .collect()
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
     }
 
     /// A read-only connection to the database, as a user's sqlite3 would open it.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            self.data("fimvt.db"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap()
+        rusqlite::Connection::open_with_flags(self.data("fimvt.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
     }
 }
 
@@ -103,12 +111,7 @@ pub fn fimvt(args: &[&str]) -> Output {
 pub fn external_digest(tool: &str, path: &Path) -> String {
     let out = Command::new(tool).arg(path).output().unwrap();
     assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
 pub fn is_root() -> bool {
@@ -120,10 +123,7 @@ pub fn is_root() -> bool {
 pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out after {secs}s waiting for {what}"
-        );
+        assert!(std::time::Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -144,31 +144,29 @@ impl Daemon {
 
     /// Starts `fimvt run` without waiting for anything.
     pub fn spawn(t: &Tree) -> Daemon {
-        Daemon::spawn_via(t, &[])
+        Daemon::spawn_via(t, &[], &[])
+    }
+
+    /// Starts `fimvt run` with extra environment variables.
+    pub fn spawn_with_env(t: &Tree, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_via(t, &[], env)
     }
 
     /// Starts `fimvt run` through `wrapper` (a command line that ends by running
     /// the program and arguments appended to it).
-    pub fn spawn_via(t: &Tree, wrapper: &[&str]) -> Daemon {
+    pub fn spawn_via(t: &Tree, wrapper: &[&str], env: &[(&str, &str)]) -> Daemon {
         let log = t.dir.path().join(format!(
             "daemon-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
         ));
         let mut argv: Vec<&str> = wrapper.to_vec();
         let config = t.config();
-        argv.extend([
-            env!("CARGO_BIN_EXE_fimvt"),
-            "run",
-            "--config",
-            config.to_str().unwrap(),
-        ]);
+        argv.extend([env!("CARGO_BIN_EXE_fimvt"), "run", "--config", config.to_str().unwrap()]);
         let child = Command::new(argv[0])
             .args(&argv[1..])
             .env_remove("FIMVT_VT_API_KEY")
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -181,9 +179,7 @@ impl Daemon {
     }
 
     pub fn wait_log(&self, secs: u64, needle: &str) {
-        wait_until(secs, &format!("{needle:?} in the daemon's log"), || {
-            self.log().contains(needle)
-        });
+        wait_until(secs, &format!("{needle:?} in the daemon's log"), || self.log().contains(needle));
     }
 
     pub fn signal(&self, sig: i32) {

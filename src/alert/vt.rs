@@ -1,0 +1,167 @@
+//! VirusTotal alerts (rules 87101–87106) in the layout of Wazuh's VirusTotal
+//! integration: the full_log is the integration's JSON document (Python's
+//! `json.dumps` spacing), then one dotted `key: value` line per leaf. Pure
+//! formatting; the sink appends.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::{Identity, Rule};
+use crate::textutil::{escape_bytes, escape_path, json_path};
+
+/// The file a VirusTotal alert is about, and the FIM alert that reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VtSource {
+    /// Empty for a file of the baseline, which had no FIM alert.
+    pub alert_id: String,
+    pub file: PathBuf,
+    pub md5: String,
+    pub sha1: String,
+}
+
+/// The numbers of a verdict, as the alert shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VtNumbers {
+    pub sha1: String,
+    pub positives: u32,
+    pub total: u32,
+    pub scan_date: Option<String>,
+    pub permalink: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VtAlert {
+    /// 87101, once per pause.
+    RateLimited { error: u16 },
+    /// 87102, once until the key changes.
+    BadKey { error: u16 },
+    /// 87103.
+    NotFound { source: VtSource },
+    /// 87104 (no positives) or 87105 (positives > 0).
+    Found { source: VtSource, numbers: VtNumbers },
+    /// 87106: the lookup kept failing; it stays queued.
+    TimedOut { error: u16, source: VtSource },
+}
+
+const GROUPS: &[&str] = &["virustotal"];
+
+fn rule(id: u32, level: u32, mail: bool) -> Rule {
+    Rule { id, level, description: "", groups: GROUPS, mail, decoder: "json", location: "virustotal" }
+}
+
+impl VtAlert {
+    /// The rule, with the description Wazuh's ruleset gives it.
+    pub fn rule(&self) -> (Rule, String) {
+        match self {
+            VtAlert::RateLimited { .. } => {
+                (rule(87101, 3, false), "VirusTotal: Error: Public API request rate limit reached".into())
+            }
+            VtAlert::BadKey { .. } => (rule(87102, 3, false), "VirusTotal: Error: Check credentials".into()),
+            VtAlert::NotFound { .. } => {
+                (rule(87103, 3, false), "VirusTotal: Alert - No records in VirusTotal database".into())
+            }
+            VtAlert::Found { source, numbers } if numbers.positives == 0 => (
+                rule(87104, 3, false),
+                format!("VirusTotal: Alert - {} - No positives found", escape_path(&source.file)),
+            ),
+            VtAlert::Found { source, numbers } => (
+                rule(87105, 12, true),
+                format!(
+                    "VirusTotal: Alert - {} - {} engines detected this file",
+                    escape_path(&source.file),
+                    numbers.positives
+                ),
+            ),
+            VtAlert::TimedOut { .. } => (rule(87106, 3, false), "VirusTotal: Error: API request timed out".into()),
+        }
+    }
+
+    /// The integration's JSON document (`{"virustotal": {...}, "integration": "virustotal"}`).
+    pub fn document(&self, identity: &Identity) -> Value {
+        let source = |s: &VtSource| {
+            json!({
+                "alert_id": s.alert_id,
+                "file": json_path(&s.file),
+                "md5": s.md5,
+                "sha1": s.sha1,
+                "agent": {"id": identity.agent_id, "name": identity.agent_name},
+            })
+        };
+        let body = match self {
+            VtAlert::RateLimited { error } => {
+                json!({"description": "Error: Public API request rate limit reached", "error": error})
+            }
+            VtAlert::BadKey { error } => json!({"description": "Error: Check credentials", "error": error}),
+            VtAlert::NotFound { source: s } => json!({"found": 0, "malicious": 0, "source": source(s)}),
+            VtAlert::Found { source: s, numbers: n } => json!({
+                "found": 1,
+                "malicious": u32::from(n.positives > 0),
+                "source": source(s),
+                "sha1": n.sha1,
+                "scan_date": n.scan_date.clone().unwrap_or_default(),
+                "positives": n.positives,
+                "total": n.total,
+                "permalink": n.permalink,
+            }),
+            VtAlert::TimedOut { error, source: s } => {
+                json!({"description": "Error: API request timed out", "error": error, "source": source(s)})
+            }
+        };
+        json!({"virustotal": body, "integration": "virustotal"})
+    }
+}
+
+/// JSON with Python's `json.dumps` spacing (`{"a": 1, "b": [1, 2]}`), as the
+/// integration script writes it.
+pub fn python_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_python(v, &mut out);
+    out
+}
+
+fn write_python(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push_str(": ");
+                write_python(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python(v, out);
+            }
+            out.push(']');
+        }
+        // serde_json escapes control characters, so a value stays on one line.
+        leaf => out.push_str(&leaf.to_string()),
+    }
+}
+
+/// One `dotted.key: value` line per leaf, in document order.
+pub fn dotted_lines(v: &Value, prefix: &str, out: &mut String) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                dotted_lines(v, &key, out);
+            }
+        }
+        Value::String(s) => {
+            // A string can hold anything a file name can: escape it like one.
+            out.push_str(&format!("{prefix}: {}\n", escape_bytes(s.as_bytes())));
+        }
+        other => out.push_str(&format!("{prefix}: {other}\n")),
+    }
+}

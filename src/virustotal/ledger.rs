@@ -1,0 +1,281 @@
+//! The writer's side of VirusTotal: what happens, inside the recorder's
+//! transaction, when a new hash is handed off (cache or queue) and when the worker
+//! brings an answer (verdict and alerts for every waiting file, retry later, or
+//! pause). It also writes integration.log, one line per request.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::client::Answer;
+use super::{PRIORITY_BASELINE, PRIORITY_RECHECK, Policy, Verdict};
+use crate::alert::AlertSink;
+use crate::alert::vt::{VtAlert, VtNumbers, VtSource};
+use crate::record::{RecordError, Recorder, unix_now, unix_now_ms};
+use crate::store::{CachedVerdict, Store};
+
+pub const INTEGRATION_LOG: &str = "integration.log";
+
+/// The alert a verdict gives for one file.
+pub fn alert_for(v: &Verdict, source: VtSource) -> VtAlert {
+    if !v.found {
+        return VtAlert::NotFound { source };
+    }
+    let numbers = VtNumbers {
+        sha1: source.sha1.clone(),
+        positives: v.malicious,
+        total: v.total,
+        scan_date: v.scan_date.clone(),
+        permalink: v.permalink.clone(),
+    };
+    VtAlert::Found { source, numbers }
+}
+
+/// Whether a cached verdict answers a new file without asking: younger than
+/// `cache_ttl`, and for a hash VirusTotal did not know, no re-check is due.
+fn fresh(c: &CachedVerdict, policy: &Policy, now: i64) -> bool {
+    let age = now.saturating_sub(c.fetched).max(0) as u64;
+    if age >= policy.cache_ttl.as_secs() {
+        return false;
+    }
+    c.verdict.found || policy.recheck_not_found.get(c.rechecks as usize).is_none_or(|d| age < d.as_secs())
+}
+
+/// Hands off one file with new content: alerts from the cache when it can,
+/// otherwise queues the hash (once) with the file as a waiter. Returns whether
+/// something was queued (the worker then needs waking).
+pub fn hand_off(
+    store: &Store,
+    sink: &mut AlertSink,
+    policy: &Policy,
+    sha256: &str,
+    source: VtSource,
+    priority: u8,
+) -> Result<bool, RecordError> {
+    let now = unix_now();
+    if let Some(c) = store.vt_verdict(sha256)?
+        && fresh(&c, policy, now)
+    {
+        sink.virustotal(&alert_for(&c.verdict, source)).map_err(RecordError::Alerts)?;
+        return Ok(false);
+    }
+    if priority == PRIORITY_BASELINE && !policy.scan_baseline {
+        return Ok(false);
+    }
+    store.vt_enqueue(sha256, &source.md5, &source.sha1, priority, now, 0)?;
+    store.vt_add_waiter(sha256, &source)?;
+    Ok(true)
+}
+
+/// Exponential backoff with jitter: `first`, then doubling, capped at 1 h, ±25%.
+/// The jitter keeps many failed lookups from retrying in one burst.
+pub fn backoff(first: Duration, attempts: u32, seed: &str) -> Duration {
+    let base = first.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(Duration::from_secs(3600));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (seed, attempts, std::time::SystemTime::now()).hash(&mut h);
+    let jitter = (h.finish() % 51) as f64 / 100.0 - 0.25; // -25% ..= +25%
+    base.mul_f64(1.0 + jitter)
+}
+
+/// The writer-side state of VirusTotal.
+pub struct Ledger {
+    policy: Policy,
+    /// A rate-limit pause is in progress (87101 raised once for it).
+    paused: bool,
+    /// The key was refused (87102 raised once for it).
+    bad_key: bool,
+    dir: PathBuf,
+    log: File,
+    /// Queue depth for integration.log, refreshed at most once a second.
+    depth: (u64, Instant),
+}
+
+fn open_log(dir: &Path) -> io::Result<File> {
+    let path = dir.join(INTEGRATION_LOG);
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))
+}
+
+impl Ledger {
+    pub fn new(policy: Policy, data_dir: &Path) -> io::Result<Ledger> {
+        Ok(Ledger {
+            policy,
+            paused: false,
+            bad_key: false,
+            dir: data_dir.to_path_buf(),
+            log: open_log(data_dir)?,
+            depth: (0, Instant::now() - Duration::from_secs(60)),
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Reopens integration.log (logrotate).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.log = open_log(&self.dir)?;
+        Ok(())
+    }
+
+    /// A new key is in use: a refusal will be alerted again.
+    pub fn key_changed(&mut self) {
+        self.bad_key = false;
+    }
+
+    /// Counts one request against the persisted budget.
+    pub fn requested(&mut self, rec: &mut Recorder, time_ms: i64) -> Result<(), RecordError> {
+        let (store, _) = rec.tx()?;
+        store.vt_record_request(time_ms)?;
+        // Two days of history covers the minute window and the UTC day.
+        store.vt_prune_requests(time_ms - 2 * 86_400_000)?;
+        Ok(())
+    }
+
+    /// Applies one answer.
+    pub fn answered(
+        &mut self,
+        rec: &mut Recorder,
+        sha256: &str,
+        answer: &Answer,
+        status: u16,
+        latency: Duration,
+    ) -> Result<(), RecordError> {
+        let now_ms = unix_now_ms();
+        let now = now_ms / 1000;
+        let (store, sink) = rec.tx()?;
+        let alert = |sink: &mut AlertSink, a: VtAlert| sink.virustotal(&a).map(|_| ()).map_err(RecordError::Alerts);
+        let outcome = match answer {
+            Answer::Verdict(v) => {
+                self.paused = false;
+                let prev = store.vt_verdict(sha256)?;
+                let rechecks = match &prev {
+                    Some(p) if !v.found && !p.verdict.found => p.rechecks + 1,
+                    _ => 0,
+                };
+                store.vt_put_verdict(sha256, v, now, rechecks)?;
+                let waiters = store.vt_waiters(sha256)?;
+                store.vt_dequeue(sha256)?;
+                let mut told: HashSet<PathBuf> = HashSet::new();
+                let (md5, sha1) = waiters.first().map(|w| (w.md5.clone(), w.sha1.clone())).unwrap_or_default();
+                for w in waiters {
+                    told.insert(w.file.clone());
+                    alert(sink, alert_for(v, w))?;
+                }
+                // Clean or unknown before, detected now: every file carrying it is told.
+                let turned = v.malicious > 0 && prev.is_some_and(|p| !p.verdict.found || p.verdict.malicious == 0);
+                if turned {
+                    for f in store.files_with_sha256(sha256)? {
+                        if !told.contains(&f.file) {
+                            alert(sink, alert_for(v, f))?;
+                        }
+                    }
+                }
+                if !v.found
+                    && let Some(wait) = self.policy.recheck_not_found.get(rechecks as usize)
+                {
+                    store.vt_enqueue(sha256, &md5, &sha1, PRIORITY_RECHECK, now, now_ms + wait.as_millis() as i64)?;
+                }
+                if v.found { format!("found positives={}/{}", v.malicious, v.total) } else { "not_found".into() }
+            }
+            Answer::RateLimited { retry_after } => {
+                if !self.paused {
+                    self.paused = true;
+                    alert(sink, VtAlert::RateLimited { error: status })?;
+                }
+                format!("rate_limited retry_after={}", retry_after.map_or(0, |d| d.as_secs()))
+            }
+            Answer::BadKey { status } => {
+                if !self.bad_key {
+                    self.bad_key = true;
+                    tracing::error!(
+                        "VirusTotal refused the API key (HTTP {status}): lookups stop until the key changes \
+                         (edit it and send SIGHUP, or restart); the queue keeps growing"
+                    );
+                    alert(sink, VtAlert::BadKey { error: *status })?;
+                }
+                "bad_key".to_string()
+            }
+            Answer::Retry { status: s, timed_out, why } => {
+                let attempts = store.vt_attempts(sha256)? + 1;
+                let wait = backoff(self.policy.retry_backoff, attempts, sha256);
+                store.vt_retry_later(sha256, now_ms + wait.as_millis() as i64)?;
+                if attempts == self.policy.max_retries {
+                    // It stays queued; the alert says the lookup is stuck, once.
+                    let error = if *timed_out || *s == 0 { 408 } else { *s };
+                    for w in store.vt_waiters(sha256)? {
+                        alert(sink, VtAlert::TimedOut { error, source: w })?;
+                    }
+                }
+                format!("retry attempt={attempts} wait_s={} reason={why:?}", wait.as_secs())
+            }
+        };
+        if self.depth.1.elapsed() >= Duration::from_secs(1) {
+            let d = store.vt_queue_depth()?;
+            self.depth = (d.iter().sum(), Instant::now());
+        }
+        let line = format!(
+            "{} sha256={} status={status} outcome={outcome} latency_ms={} queue={}\n",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            sha256,
+            latency.as_millis(),
+            self.depth.0,
+        );
+        if let Err(e) = self.log.write_all(line.as_bytes()) {
+            tracing::warn!("cannot write {INTEGRATION_LOG}: {e}");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            cache_ttl: Duration::from_secs(7 * 86_400),
+            recheck_not_found: vec![Duration::from_secs(3600), Duration::from_secs(86_400)],
+            scan_baseline: true,
+            max_retries: 3,
+            retry_backoff: Duration::from_secs(30),
+        }
+    }
+
+    fn cached(found: bool, fetched: i64, rechecks: u32) -> CachedVerdict {
+        let mut verdict = Verdict::not_found("ab");
+        verdict.found = found;
+        CachedVerdict { verdict, fetched, rechecks }
+    }
+
+    #[test]
+    fn cache_freshness_follows_ttl_and_recheck_schedule() {
+        let p = policy();
+        assert!(fresh(&cached(true, 1000, 0), &p, 1000 + 6 * 86_400));
+        assert!(!fresh(&cached(true, 1000, 0), &p, 1000 + 7 * 86_400));
+        assert!(fresh(&cached(false, 1000, 0), &p, 1000 + 3599));
+        assert!(!fresh(&cached(false, 1000, 0), &p, 1000 + 3600), "first re-check due after 1 h");
+        assert!(!fresh(&cached(false, 1000, 1), &p, 1000 + 86_400));
+        assert!(fresh(&cached(false, 1000, 2), &p, 1000 + 5 * 86_400), "re-checks done: the ttl rules");
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let first = Duration::from_secs(30);
+        let b1 = backoff(first, 1, "x").as_secs();
+        assert!((22..=38).contains(&b1), "{b1}");
+        let b3 = backoff(first, 3, "x").as_secs();
+        assert!((90..=150).contains(&b3), "{b3}");
+        let b20 = backoff(first, 20, "x").as_secs();
+        assert!((2700..=4500).contains(&b20), "{b20}");
+    }
+}

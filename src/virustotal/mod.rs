@@ -1,0 +1,127 @@
+//! VirusTotal lookups: the API client (the only code that knows VirusTotal's
+//! JSON), the request budget, the asynchronous worker that asks, and the ledger,
+//! the writer's side that turns answers into verdicts, alerts and queue changes.
+//!
+//! ```text
+//! Recorder (writer thread): new SHA-256 -> cache hit? alert now : vt_queue + vt_waiters
+//!                                                          | wake
+//! worker (tokio, own thread): limiter -> vt_due (read-only connection) -> GET /api/v3/files/{sha256}
+//!                                      -> VtMsg::Answered -> writer: Ledger -> alerts, vt_verdicts,
+//!                                                                    dequeue or retry later -> ack
+//! ```
+
+pub mod client;
+pub mod ledger;
+pub mod limiter;
+pub mod worker;
+
+use std::time::Duration;
+
+use crate::config::{Config, Secret};
+use crate::fim::ScanMode;
+
+/// A file's verdict, as cached and alerted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// False for a hash VirusTotal does not know (404).
+    pub found: bool,
+    pub malicious: u32,
+    pub suspicious: u32,
+    pub undetected: u32,
+    pub harmless: u32,
+    /// harmless + malicious + suspicious + undetected.
+    pub total: u32,
+    /// Last analysis, `YYYY-MM-DD HH:MM:SS` UTC.
+    pub scan_date: Option<String>,
+    pub permalink: String,
+}
+
+impl Verdict {
+    pub fn not_found(sha256: &str) -> Verdict {
+        Verdict {
+            found: false,
+            malicious: 0,
+            suspicious: 0,
+            undetected: 0,
+            harmless: 0,
+            total: 0,
+            scan_date: None,
+            permalink: format!(
+                "https://www.virustotal.com/gui/file/{}",
+                sha256.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>()
+            ),
+        }
+    }
+}
+
+/// Queue priorities: lower is asked first.
+pub const PRIORITY_REALTIME: u8 = 0;
+pub const PRIORITY_SCHEDULED: u8 = 1;
+pub const PRIORITY_BASELINE: u8 = 2;
+pub const PRIORITY_RECHECK: u8 = 3;
+
+pub fn priority_of(mode: ScanMode) -> u8 {
+    match mode {
+        ScanMode::Realtime => PRIORITY_REALTIME,
+        ScanMode::Scheduled => PRIORITY_SCHEDULED,
+    }
+}
+
+/// What the recorder needs to decide between the cache and the queue.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub cache_ttl: Duration,
+    /// Waits before asking again about a hash VirusTotal did not know.
+    pub recheck_not_found: Vec<Duration>,
+    /// Queue the files of the baseline too (at the lowest priority).
+    pub scan_baseline: bool,
+    pub max_retries: u32,
+    /// Wait before the first retry (doubling after each failure, up to 1 h).
+    pub retry_backoff: Duration,
+}
+
+/// Everything the worker needs.
+#[derive(Clone)]
+pub struct Settings {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub requests_per_minute: u32,
+    pub daily_quota: u32,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub concurrency: usize,
+}
+
+/// Whether lookups run, and if not, why (said once, at start).
+pub enum Status {
+    On(Policy, Settings),
+    Off(&'static str),
+}
+
+pub fn status(cfg: &Config) -> Status {
+    let vt = &cfg.virustotal;
+    if !vt.enabled {
+        return Status::Off("[virustotal] enabled = false");
+    }
+    let Some(key) = vt.api_key.clone() else {
+        return Status::Off("no API key (set api_key, api_key_file or FIMVT_VT_API_KEY)");
+    };
+    Status::On(
+        Policy {
+            cache_ttl: vt.cache_ttl,
+            recheck_not_found: vt.recheck_not_found.clone(),
+            scan_baseline: vt.scan_baseline,
+            max_retries: vt.max_retries,
+            retry_backoff: vt.retry_backoff,
+        },
+        Settings {
+            base_url: vt.base_url.clone(),
+            api_key: key,
+            requests_per_minute: vt.requests_per_minute,
+            daily_quota: vt.daily_quota,
+            connect_timeout: vt.connect_timeout,
+            timeout: vt.timeout,
+            concurrency: vt.concurrency,
+        },
+    )
+}

@@ -1,0 +1,262 @@
+//! The lookup worker: one thread running a single-threaded tokio runtime. It
+//! picks due hashes from the queue (through its own read-only connection), asks
+//! VirusTotal within the limiter's budget, a few requests at a time, and sends
+//! every answer to the writer. It never writes the database itself; a hash stays
+//! "in flight" here until the writer acknowledges it has recorded the answer.
+//!
+//! It stops asking while a 429 pause lasts and after a 401/403 until the key
+//! changes. On shutdown, requests in flight are abandoned: their hashes are still
+//! queued in the database and are asked again at the next start.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::Settings;
+use super::client::{Answer, Client};
+use super::limiter::{Limiter, Permit, utc_day};
+use crate::config::Secret;
+use crate::record::{unix_now, unix_now_ms};
+use crate::store::Store;
+
+/// What the worker tells the writer.
+#[derive(Debug)]
+pub enum VtMsg {
+    /// A request is about to be sent (Unix ms): count it against the quota.
+    Requested {
+        time_ms: i64,
+    },
+    Answered {
+        sha256: String,
+        answer: Answer,
+        status: u16,
+        latency: Duration,
+    },
+    /// A new key is in use.
+    KeyChanged,
+}
+
+/// The daemon's grip on the worker.
+pub struct Handle {
+    link: Link,
+    key: KeySetter,
+    stop: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// What the writer uses: wake the worker, acknowledge answers.
+#[derive(Clone)]
+pub struct Link {
+    wake: Arc<Notify>,
+    acks: mpsc::UnboundedSender<String>,
+}
+
+impl Link {
+    /// Something was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The writer has recorded the answer for `sha256`.
+    pub fn ack(&self, sha256: String) {
+        let _ = self.acks.send(sha256);
+    }
+}
+
+/// Hands the worker a new key (config reloaded with SIGHUP).
+#[derive(Clone)]
+pub struct KeySetter(Arc<watch::Sender<Secret>>);
+
+impl KeySetter {
+    pub fn set(&self, key: Secret) {
+        self.0.send_if_modified(|k| {
+            let changed = *k != key;
+            *k = key;
+            changed
+        });
+    }
+}
+
+impl Handle {
+    pub fn link(&self) -> Link {
+        self.link.clone()
+    }
+
+    pub fn key_setter(&self) -> KeySetter {
+        self.key.clone()
+    }
+
+    pub fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.thread.join();
+    }
+}
+
+struct Worker<F: Fn(VtMsg)> {
+    settings: Settings,
+    client: Arc<Client>,
+    store: Store,
+    limiter: Limiter,
+    inflight: HashSet<String>,
+    tasks: JoinSet<(String, Answer, u16, Duration)>,
+    out: F,
+    paused_until: Option<Instant>,
+    bad_key: bool,
+}
+
+/// Starts the worker thread. `out` delivers its messages to the writer.
+pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'static) -> anyhow::Result<Handle> {
+    let client =
+        Client::new(&settings.base_url, settings.api_key.expose(), settings.connect_timeout, settings.timeout)?;
+    let store = Store::open_readonly(&db)?;
+    let wake = Arc::new(Notify::new());
+    let (acks, acks_rx) = mpsc::unbounded_channel();
+    let (key, key_rx) = watch::channel(settings.api_key.clone());
+    let (stop, stop_rx) = watch::channel(false);
+    let wake2 = wake.clone();
+    let thread = std::thread::Builder::new().name("virustotal".into()).spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+        rt.block_on(async move {
+            let now_ms = unix_now_ms();
+            let midnight_ms = utc_day(unix_now()) * 86_400_000;
+            let made = store.vt_requests_since(midnight_ms.min(now_ms - 60_000)).unwrap_or_default();
+            let ages: Vec<Duration> = made
+                .iter()
+                .filter(|t| **t > now_ms - 60_000)
+                .map(|t| Duration::from_millis((now_ms - t).max(0) as u64))
+                .collect();
+            let today = made.iter().filter(|t| **t >= midnight_ms).count() as u32;
+            let limiter = Limiter::new(settings.requests_per_minute, settings.daily_quota, &ages, today, unix_now());
+            let w = Worker {
+                settings,
+                client: Arc::new(client),
+                store,
+                limiter,
+                inflight: HashSet::new(),
+                tasks: JoinSet::new(),
+                out,
+                paused_until: None,
+                bad_key: false,
+            };
+            w.run(wake2, acks_rx, key_rx, stop_rx).await;
+        });
+    })?;
+    Ok(Handle { link: Link { wake, acks }, key: KeySetter(Arc::new(key)), stop, thread })
+}
+
+impl<F: Fn(VtMsg)> Worker<F> {
+    async fn run(
+        mut self,
+        wake: Arc<Notify>,
+        mut acks: mpsc::UnboundedReceiver<String>,
+        mut key: watch::Receiver<Secret>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            while let Ok(sha) = acks.try_recv() {
+                self.inflight.remove(&sha);
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let until = self.dispatch();
+            let sleep = tokio::time::sleep_until(until.unwrap_or_else(|| Instant::now() + Duration::from_secs(60)));
+            tokio::select! {
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    if let Ok(done) = done {
+                        self.finished(done);
+                    }
+                }
+                Some(sha) = acks.recv() => {
+                    self.inflight.remove(&sha);
+                }
+                _ = wake.notified() => {}
+                _ = sleep => {}
+                Ok(()) = key.changed() => {
+                    let k = key.borrow_and_update().clone();
+                    self.new_key(k);
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        // Abandoned requests stay queued in the database.
+        self.tasks.abort_all();
+    }
+
+    /// Sends every request the budget allows; returns when to look again.
+    fn dispatch(&mut self) -> Option<Instant> {
+        loop {
+            if self.bad_key {
+                return None;
+            }
+            let now = Instant::now();
+            if let Some(t) = self.paused_until {
+                if t > now {
+                    return Some(t);
+                }
+                self.paused_until = None;
+            }
+            if self.inflight.len() >= self.settings.concurrency {
+                return None;
+            }
+            match self.limiter.check(unix_now()) {
+                Permit::Now => {}
+                Permit::At(t) => return Some(t),
+                Permit::Tomorrow(d) => return Some(now + d.min(Duration::from_secs(3600))),
+            }
+            let due = match self.store.vt_due(unix_now_ms(), self.inflight.len() + 1) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!("cannot read the VirusTotal queue: {e}");
+                    return Some(now + Duration::from_secs(5));
+                }
+            };
+            let Some(sha) = due.into_iter().find(|h| !self.inflight.contains(h)) else {
+                // Nothing due: wake for the earliest retry, or when woken.
+                let next = self.store.vt_next_due(unix_now_ms()).ok().flatten();
+                return next.map(|t| now + Duration::from_millis((t - unix_now_ms()).max(1) as u64));
+            };
+            self.limiter.take();
+            (self.out)(VtMsg::Requested { time_ms: unix_now_ms() });
+            self.inflight.insert(sha.clone());
+            let client = self.client.clone();
+            self.tasks.spawn(async move {
+                let start = Instant::now();
+                let (answer, status) = client.file_report(&sha).await;
+                (sha, answer, status, start.elapsed())
+            });
+        }
+    }
+
+    fn finished(&mut self, (sha256, answer, status, latency): (String, Answer, u16, Duration)) {
+        match &answer {
+            Answer::RateLimited { retry_after } => {
+                let wait = retry_after.unwrap_or(Duration::from_secs(60));
+                tracing::warn!("VirusTotal rate limit reached: pausing lookups for {} s", wait.as_secs());
+                self.paused_until = Some(Instant::now() + wait);
+            }
+            Answer::BadKey { .. } => self.bad_key = true,
+            _ => {}
+        }
+        // The hash stays in flight until the writer acknowledges it.
+        (self.out)(VtMsg::Answered { sha256, answer, status, latency });
+    }
+
+    fn new_key(&mut self, key: Secret) {
+        let s = &self.settings;
+        match Client::new(&s.base_url, key.expose(), s.connect_timeout, s.timeout) {
+            Ok(c) => {
+                tracing::info!("VirusTotal API key changed: lookups resume");
+                self.client = Arc::new(c);
+                self.bad_key = false;
+                (self.out)(VtMsg::KeyChanged);
+            }
+            Err(e) => tracing::error!("the new VirusTotal API key cannot be used: {e}"),
+        }
+    }
+}

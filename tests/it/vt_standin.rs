@@ -1,0 +1,182 @@
+//! A VirusTotal stand-in on 127.0.0.1: answers `GET /api/v3/files/{hash}` the way
+//! API v3 does (file reports, 404 NotFoundError, 401, 429 with Retry-After, 503,
+//! slow answers, truncated or non-JSON bodies), as scripted per hash, and records
+//! every request it receives. Plain std: one thread per connection,
+//! `Connection: close`.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// 200 with a file report and these `last_analysis_stats`.
+    Found { malicious: u32, suspicious: u32, undetected: u32, harmless: u32 },
+    /// 404 NotFoundError.
+    NotFound,
+    /// Any status with VirusTotal's error body.
+    Status(u16, &'static str),
+    /// 429 QuotaExceededError, with `Retry-After` when given.
+    RateLimited(Option<u64>),
+    /// Waits, then replies.
+    Slow(Duration, Box<Reply>),
+    /// 200 whose JSON is cut in the middle.
+    Truncated,
+    /// 200 with an HTML body.
+    Garbage,
+}
+
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub hash: String,
+    pub api_key: Option<String>,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    by_hash: HashMap<String, Reply>,
+    default: Option<Reply>,
+    /// Replies used before anything else, in order, whatever the hash.
+    script: VecDeque<Reply>,
+    requests: Vec<Request>,
+}
+
+pub struct StandIn {
+    port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StandIn {
+    /// Starts a stand-in whose default reply is `default`.
+    pub fn start(default: Reply) -> StandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State { default: Some(default), ..Default::default() }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !sp.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let st = st.clone();
+                        std::thread::spawn(move || serve(conn, &st));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        StandIn { port, state, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set(&self, hash: &str, reply: Reply) {
+        self.state.lock().unwrap().by_hash.insert(hash.to_string(), reply);
+    }
+
+    pub fn set_default(&self, reply: Reply) {
+        self.state.lock().unwrap().default = Some(reply);
+    }
+
+    /// The next replies, in order, whatever is asked.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state.lock().unwrap().script.extend(replies);
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn asked(&self, hash: &str) -> usize {
+        self.requests().iter().filter(|r| r.hash == hash).count()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(mut conn: TcpStream, state: &Mutex<State>) {
+    conn.set_nonblocking(false).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let mut api_key = None;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = h.split_once(':')
+            && name.eq_ignore_ascii_case("x-apikey")
+        {
+            api_key = Some(value.trim().to_string());
+        }
+    }
+    let hash = path.strip_prefix("/api/v3/files/").unwrap_or("").to_string();
+    let reply = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Request { hash: hash.clone(), api_key, at: Instant::now() });
+        match s.script.pop_front() {
+            Some(r) => r,
+            None => s.by_hash.get(&hash).or(s.default.as_ref()).cloned().unwrap_or(Reply::NotFound),
+        }
+    };
+    respond(&mut conn, &hash, reply);
+}
+
+fn respond(conn: &mut TcpStream, hash: &str, reply: Reply) {
+    let error = |code: &str, msg: &str| format!(r#"{{"error": {{"code": "{code}", "message": "{msg}"}}}}"#);
+    let (status, reason, body, extra) = match reply {
+        Reply::Slow(wait, then) => {
+            std::thread::sleep(wait);
+            return respond(conn, hash, *then);
+        }
+        Reply::Found { malicious, suspicious, undetected, harmless } => (
+            200,
+            "OK",
+            format!(
+                r#"{{"data": {{"id": "{hash}", "type": "file", "links": {{"self": "https://www.virustotal.com/api/v3/files/{hash}"}},
+                 "attributes": {{"last_analysis_stats": {{"harmless": {harmless}, "malicious": {malicious},
+                   "suspicious": {suspicious}, "undetected": {undetected}, "timeout": 0, "confirmed-timeout": 0,
+                   "failure": 0, "type-unsupported": 3}},
+                 "last_analysis_results": {{"EngineA": {{"category": "malicious", "engine_name": "EngineA", "result": "Trojan.Generic"}}}},
+                 "last_analysis_date": 1510680277, "sha256": "{hash}", "size": 42, "reputation": -3,
+                 "type_description": "Win32 EXE", "names": ["x.exe"], "times_submitted": 3}}}}}}"#
+            ),
+            String::new(),
+        ),
+        Reply::NotFound => (404, "Not Found", error("NotFoundError", "File not found"), String::new()),
+        Reply::Status(code, reason) => (code, reason, error("Error", reason), String::new()),
+        Reply::RateLimited(after) => (
+            429,
+            "Too Many Requests",
+            error("QuotaExceededError", "Quota exceeded"),
+            after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default(),
+        ),
+        Reply::Truncated => {
+            (200, "OK", format!(r#"{{"data": {{"id": "{hash}", "attributes": {{"last_analysis_st"#), String::new())
+        }
+        Reply::Garbage => (200, "OK", "<html><body>Bad gateway</body></html>".to_string(), String::new()),
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = conn.write_all(head.as_bytes());
+    let _ = conn.write_all(body.as_bytes());
+    let _ = conn.flush();
+}
