@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use std::os::unix::fs::DirBuilderExt as _;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
@@ -111,9 +113,16 @@ fn scan(config: &Path) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
     let _lock = prepare_data_dir(&cfg)?;
     let mut rec = open_recorder(&cfg)?;
+    // Lookups found here are queued (or answered from the cache); `fimvt run`
+    // asks VirusTotal. Nothing is lost by scanning without the daemon.
+    if let crate::virustotal::Status::On(policy, _) = crate::virustotal::status(&cfg) {
+        rec.set_virustotal(policy);
+    }
     let summary = crate::scan::scan(&cfg, &mut rec, ScanMode::Scheduled, None)?;
     println!("{summary}");
+    let queued: u64 = rec.store().vt_queue_depth()?.iter().sum();
+    if queued > 0 {
+        println!("{queued} VirusTotal lookups queued; `fimvt run` makes them");
+    }
     Ok(ExitCode::SUCCESS)
 }
-
-use std::os::unix::fs::DirBuilderExt as _;

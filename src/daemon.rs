@@ -159,6 +159,9 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         cfg: &cfg,
         pending: HashMap::new(),
         deadlines: BinaryHeap::new(),
+        rewalks: BinaryHeap::new(),
+        recent: HashMap::new(),
+        last_prune: Instant::now(),
         shards: shard_txs,
         msg_tx: msg_tx.clone(),
         lost,
@@ -203,6 +206,12 @@ struct Coalescer<'a> {
     pending: HashMap<PathBuf, Pending>,
     /// Deadlines in order; an entry whose time no longer matches `pending` is stale.
     deadlines: BinaryHeap<Reverse<(Instant, PathBuf)>>,
+    /// New folders to walk a second time, once their watch surely exists.
+    rewalks: BinaryHeap<Reverse<(Instant, PathBuf)>>,
+    /// Paths scheduled in the last few seconds, so a second walk adds only what
+    /// the first walk and the events missed.
+    recent: HashMap<PathBuf, Instant>,
+    last_prune: Instant,
     shards: Vec<Sender<(PathBuf, ScanMode)>>,
     msg_tx: Sender<Msg>,
     lost: Arc<AtomicBool>,
@@ -211,6 +220,9 @@ struct Coalescer<'a> {
     /// Some folder could not be watched: scans run at least every `DEGRADED_PERIOD`.
     degraded: bool,
 }
+
+/// When a new folder is walked the second time (see `Coalescer::walk_new_folder`).
+const REWALK_AFTER: Duration = Duration::from_millis(50);
 
 /// How often full scans run when part of the tree has no inotify watch.
 const DEGRADED_PERIOD: Duration = Duration::from_secs(600);
@@ -223,7 +235,11 @@ impl Coalescer<'_> {
     fn run(&mut self, events: &Receiver<WatchEvent>, ctrl: &Receiver<Control>) {
         loop {
             let now = Instant::now();
-            let next = self.deadlines.peek().map(|Reverse((t, _))| *t).unwrap_or(self.next_scan).min(self.next_scan);
+            let next = [self.deadlines.peek(), self.rewalks.peek()]
+                .into_iter()
+                .flatten()
+                .map(|Reverse((t, _))| *t)
+                .fold(self.next_scan, Instant::min);
             let timeout = next.saturating_duration_since(now);
             select! {
                 recv(events) -> ev => {
@@ -319,7 +335,17 @@ impl Coalescer<'_> {
         (now + settle).min(first + settle * 20)
     }
 
+    /// Schedules every monitored file under a folder that just appeared. notify
+    /// adds the folder's watch only after it has delivered the folder's event, so a
+    /// file created in between is neither in this walk nor in any event: the folder
+    /// is walked again `REWALK_AFTER` later, when the watch exists.
     fn walk_new_folder(&mut self, dir: &Path, mode: ScanMode, now: Instant) {
+        self.walk_folder(dir, mode, now, false);
+        self.rewalks.push(Reverse((now + REWALK_AFTER, dir.to_path_buf())));
+    }
+
+    /// `only_unknown`: skip files already pending or scheduled recently.
+    fn walk_folder(&mut self, dir: &Path, mode: ScanMode, now: Instant, only_unknown: bool) {
         let follow = self.cfg.follows_symlinks(dir);
         let walker = walkdir::WalkDir::new(dir).follow_links(follow).into_iter();
         let walker = walker.filter_entry(|e| {
@@ -327,6 +353,9 @@ impl Coalescer<'_> {
         });
         for entry in walker.flatten() {
             if matches!(self.cfg.classify(entry.path(), entry.file_type()), Verdict::File { .. }) {
+                if only_unknown && (self.pending.contains_key(entry.path()) || self.recent.contains_key(entry.path())) {
+                    continue;
+                }
                 let deadline = self.settle_deadline(entry.path(), now);
                 self.schedule(entry.into_path(), deadline, mode, now);
             }
@@ -342,11 +371,20 @@ impl Coalescer<'_> {
             None => (now, mode),
         };
         self.pending.insert(path.clone(), Pending { deadline, mode, first });
+        self.recent.insert(path.clone(), now);
         self.deadlines.push(Reverse((deadline, path)));
     }
 
     fn dispatch_due(&mut self) {
         let now = Instant::now();
+        while self.rewalks.peek().is_some_and(|Reverse((t, _))| *t <= now) {
+            let Reverse((_, dir)) = self.rewalks.pop().expect("peeked");
+            self.walk_folder(&dir, ScanMode::Realtime, now, true);
+        }
+        if now.duration_since(self.last_prune) >= Duration::from_secs(1) {
+            self.recent.retain(|_, t| now.duration_since(*t) < REWALK_AFTER + Duration::from_secs(2));
+            self.last_prune = now;
+        }
         while let Some(Reverse((t, _))) = self.deadlines.peek() {
             if *t > now {
                 break;

@@ -43,6 +43,8 @@ struct State {
     /// Replies used before anything else, in order, whatever the hash.
     script: VecDeque<Reply>,
     requests: Vec<Request>,
+    /// When set, any other key gets a 401.
+    key: Option<String>,
 }
 
 pub struct StandIn {
@@ -84,6 +86,11 @@ impl StandIn {
 
     pub fn set_default(&self, reply: Reply) {
         self.state.lock().unwrap().default = Some(reply);
+    }
+
+    /// Answers 401 to any request whose `x-apikey` is not `key`.
+    pub fn require_key(&self, key: &str) {
+        self.state.lock().unwrap().key = Some(key.to_string());
     }
 
     /// The next replies, in order, whatever is asked.
@@ -129,7 +136,11 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
     let hash = path.strip_prefix("/api/v3/files/").unwrap_or("").to_string();
     let reply = {
         let mut s = state.lock().unwrap();
+        let wrong_key = s.key.is_some() && s.key != api_key;
         s.requests.push(Request { hash: hash.clone(), api_key, at: Instant::now() });
+        if wrong_key {
+            return respond(&mut conn, &hash, Reply::Status(401, "Unauthorized"));
+        }
         match s.script.pop_front() {
             Some(r) => r,
             None => s.by_hash.get(&hash).or(s.default.as_ref()).cloned().unwrap_or(Reply::NotFound),
