@@ -48,6 +48,54 @@ pub enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// The timeline of a file or folder (or of everything), newest first.
+    History {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A file, or a folder whose files' history is wanted.
+        path: Option<PathBuf>,
+        /// Only events since then: a duration back (2h, 7d) or a date (2026-11-27).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this kind of event.
+        #[arg(long, value_parser = ["added", "modified", "deleted"])]
+        event: Option<String>,
+        /// At most this many events.
+        #[arg(long)]
+        limit: Option<u64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The files on disk now with their VirusTotal verdicts, detected first.
+    Verdicts {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only files some engine detects.
+        #[arg(long)]
+        malicious: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What fimvt is doing: daemon, files, watches, last scan, VirusTotal state,
+    /// queue, request budget, database size. Works whether the daemon runs or not.
+    Status {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The VirusTotal verdict for a file, an MD5, SHA-1 or SHA-256: from the
+    /// cache, or asked now within the same budget as the daemon.
+    /// Exit status: 0 no engine detects it, 3 detected, 4 no verdict to be had.
+    Lookup {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A path, or a hash of a recorded file (any SHA-256 works).
+        what: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit status for usage and configuration errors, as sysexits' EX_CONFIG is 78
@@ -65,14 +113,43 @@ pub fn init_logging(cli: &Cli) {
         .init();
 }
 
+/// A bad argument value (exit status 2, like clap's own usage errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
-    if err.downcast_ref::<ConfigError>().is_some() { ExitCode::from(EXIT_CONFIG) } else { ExitCode::FAILURE }
+    if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Scan { config } => scan(&config),
         Command::Run { config } => run_daemon(&config),
+        Command::History { config, path, since, event, limit, json } => {
+            let cfg = Config::load(&config)?;
+            let since = since.map(|s| crate::report::parse_since(&s)).transpose().map_err(UsageError)?;
+            let path = path.map(|p| std::path::absolute(&p).unwrap_or(p));
+            let path = path.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+            let filter = crate::store::HistoryFilter { path, since, event, limit };
+            Ok(ExitCode::from(crate::report::history(&cfg, &filter, json, &mut std::io::stdout().lock())?))
+        }
+        Command::Verdicts { config, malicious, json } => {
+            let cfg = Config::load(&config)?;
+            Ok(ExitCode::from(crate::report::verdicts(&cfg, malicious, json, &mut std::io::stdout().lock())?))
+        }
+        Command::Status { config, json } => {
+            let cfg = Config::load(&config)?;
+            Ok(ExitCode::from(crate::report::status(&cfg, json, &mut std::io::stdout().lock())?))
+        }
+        Command::Lookup { config, what, json } => {
+            let cfg = Config::load(&config)?;
+            Ok(ExitCode::from(crate::report::lookup(&cfg, &what, json, &mut std::io::stdout().lock())?))
+        }
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             println!("{cfg}");

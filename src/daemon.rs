@@ -83,13 +83,28 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         msg_tx.send(Msg::Scan).expect("writer channel open");
     }
 
+    // What `fimvt status` reads, whether or not we are still running then.
+    rec.set_state("pid", &std::process::id().to_string())?;
+    rec.set_state("started", &crate::record::unix_now().to_string())?;
+    rec.set_state("stopped", "")?;
+    let watched: Vec<String> = cfg
+        .directories
+        .iter()
+        .filter(|d| d.realtime && !watch.unwatched.contains(&d.path))
+        .map(|d| escape_path(&d.path))
+        .collect();
+    rec.set_state("watched", &watched.join("\n"))?;
+    let unwatched: Vec<String> = watch.unwatched.iter().map(|p| escape_path(p)).collect();
+    rec.set_state("unwatched", &unwatched.join("\n"))?;
     // VirusTotal: said once, at start, when it is off and why.
     let (ledger, vt_worker) = match virustotal::status(&cfg) {
         Status::Off(why) => {
             tracing::info!("VirusTotal lookups are off: {why}; running as a plain FIM");
+            rec.set_state("vt", &format!("off: {why}"))?;
             (None, None)
         }
         Status::On(policy, settings) => {
+            rec.set_state("vt", "ok")?;
             rec.set_virustotal(policy.clone());
             let ledger = Ledger::new(policy, &cfg.general.data_dir)?;
             let tx = msg_tx.clone();
@@ -104,6 +119,7 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
             (Some(ledger), Some(handle))
         }
     };
+    rec.commit()?;
     let writer = {
         let w = Writer {
             cfg: cfg.clone(),
@@ -473,6 +489,7 @@ impl Writer {
                 }
             }
         }
+        self.rec.set_state("stopped", &crate::record::unix_now().to_string())?;
         self.rec.commit()
     }
 
@@ -521,7 +538,7 @@ impl Writer {
                         ledger.answered(rec, &sha256, &answer, status, latency)?;
                         acks.push(sha256);
                     }
-                    VtMsg::KeyChanged => ledger.key_changed(),
+                    VtMsg::KeyChanged => ledger.key_changed(rec)?,
                 }
             }
         }

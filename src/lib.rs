@@ -11,6 +11,7 @@ pub mod fim;
 pub mod hash;
 pub mod lock;
 pub mod record;
+pub mod report;
 pub mod scan;
 pub mod store;
 pub mod textutil;

@@ -232,6 +232,14 @@ impl Recorder {
         Ok(())
     }
 
+    /// Records one piece of the daemon's state for `fimvt status`.
+    pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), RecordError> {
+        self.begin()?;
+        self.store.set_state(key, value, unix_now())?;
+        self.pending += 1;
+        Ok(())
+    }
+
     /// Reopens alerts.log and alerts.json (after logrotate moved them).
     pub fn reopen_alerts(&mut self) -> Result<(), RecordError> {
         self.commit()?;

@@ -11,6 +11,7 @@ use super::StoreError;
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
     ("0002_virustotal.sql", include_str!("../../migrations/0002_virustotal.sql")),
+    ("0003_daemon_state.sql", include_str!("../../migrations/0003_daemon_state.sql")),
 ];
 
 /// The schema version this binary writes.

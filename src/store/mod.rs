@@ -4,6 +4,7 @@
 //! documented in the README; see `migrations/`.
 
 mod migrate;
+mod query;
 mod vt;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use crate::fim::{EventKind, FimEvent};
 use crate::hash::Digests;
 
 pub use migrate::{MIGRATIONS, latest as schema_version};
+pub use query::{FileVerdict, HistoryFilter, HistoryRow, LastScan};
 pub use vt::{CachedVerdict, QueueDepth};
 
 pub const DB_FILE: &str = "fimvt.db";

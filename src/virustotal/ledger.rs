@@ -128,8 +128,9 @@ impl Ledger {
     }
 
     /// A new key is in use: a refusal will be alerted again.
-    pub fn key_changed(&mut self) {
+    pub fn key_changed(&mut self, rec: &mut Recorder) -> Result<(), RecordError> {
         self.bad_key = false;
+        rec.set_state("vt", "ok")
     }
 
     /// Counts one request against the persisted budget.
@@ -156,6 +157,9 @@ impl Ledger {
         let alert = |sink: &mut AlertSink, a: VtAlert| sink.virustotal(&a).map(|_| ()).map_err(RecordError::Alerts);
         let outcome = match answer {
             Answer::Verdict(v) => {
+                if self.paused || self.bad_key {
+                    store.set_state("vt", "ok", now)?;
+                }
                 self.paused = false;
                 let prev = store.vt_verdict(sha256)?;
                 let rechecks = match &prev {
@@ -192,11 +196,14 @@ impl Ledger {
                     self.paused = true;
                     alert(sink, VtAlert::RateLimited { error: status })?;
                 }
+                let until = now + retry_after.map_or(60, |d| d.as_secs() as i64);
+                store.set_state("vt", &format!("paused until {until}"), now)?;
                 format!("rate_limited retry_after={}", retry_after.map_or(0, |d| d.as_secs()))
             }
             Answer::BadKey { status } => {
                 if !self.bad_key {
                     self.bad_key = true;
+                    store.set_state("vt", "bad_key", now)?;
                     tracing::error!(
                         "VirusTotal refused the API key (HTTP {status}): lookups stop until the key changes \
                          (edit it and send SIGHUP, or restart); the queue keeps growing"

@@ -24,6 +24,8 @@ use crate::config::Secret;
 use crate::record::{unix_now, unix_now_ms};
 use crate::store::Store;
 
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
 /// What the worker tells the writer.
 #[derive(Debug)]
 pub enum VtMsg {
@@ -165,7 +167,9 @@ impl<F: Fn(VtMsg)> Worker<F> {
                 break;
             }
             let until = self.dispatch();
-            let sleep = tokio::time::sleep_until(until.unwrap_or_else(|| Instant::now() + Duration::from_secs(60)));
+            // With nothing to do, look again every few seconds anyway: `fimvt lookup`
+            // may queue a hash from another process.
+            let sleep = tokio::time::sleep_until(until.unwrap_or_else(|| Instant::now() + IDLE_POLL));
             tokio::select! {
                 Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
                     if let Ok(done) = done {

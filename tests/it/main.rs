@@ -2,6 +2,7 @@
 
 mod cli;
 mod golden;
+mod ops;
 mod realtime;
 mod scan;
 mod util;

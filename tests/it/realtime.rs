@@ -300,3 +300,20 @@ fn at_the_watch_limit_fimvt_says_so_and_falls_back_to_scans() {
     assert_eq!(rule(&a), "554");
     d.stop();
 }
+
+#[test]
+fn realtime_applies_ignore_restrict_depth_and_size_rules_like_scans() {
+    let t = tree("recursion_level = 1\nignore = [\"*.tmp\"]\nrestrict = \"\\\\.(exe|bin)$\"\nmax_file_size = \"1KiB\"");
+    let d = Daemon::start(&t);
+    t.write("skip.tmp", b"ignored");
+    t.write("notes.txt", b"restricted away");
+    t.write("a/b/too-deep.exe", b"beyond recursion_level");
+    let big = t.write("big.bin", &[7u8; 4096]);
+    let ok = t.write("a/ok.exe", b"monitored");
+    let a = wait_alert(&t, &ok, 1);
+    assert_eq!(rule(&a), "554");
+    let b = wait_alert(&t, &big, 1);
+    assert!(b["syscheck"].get("sha256_after").is_none(), "over max_file_size: no hashes");
+    d.stop();
+    assert_eq!(t.alerts_json().len(), 2, "{:#?}", t.alerts_json());
+}

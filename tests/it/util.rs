@@ -82,12 +82,14 @@ impl Tree {
         stdout
     }
 
+    /// alerts.log up to its last complete line (the daemon may be mid-write).
     pub fn alerts_log(&self) -> String {
-        String::from_utf8(std::fs::read(self.data("alerts.log")).unwrap_or_default()).unwrap()
+        complete_lines(&self.data("alerts.log"))
     }
 
+    /// Every complete alerts.json line, parsed; a line that does not parse fails the test.
     pub fn alerts_json(&self) -> Vec<serde_json::Value> {
-        let text = std::fs::read_to_string(self.data("alerts.json")).unwrap_or_default();
+        let text = complete_lines(&self.data("alerts.json"));
         text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
     }
 
@@ -96,6 +98,14 @@ impl Tree {
         rusqlite::Connection::open_with_flags(self.data("fimvt.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap()
     }
+}
+
+/// A file's text up to its last newline: a reader tailing a file the daemon is
+/// appending to sees whole lines, as Filebeat would.
+fn complete_lines(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    String::from_utf8(bytes[..end].to_vec()).expect("alerts are UTF-8")
 }
 
 pub fn fimvt(args: &[&str]) -> Output {

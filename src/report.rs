@@ -1,0 +1,452 @@
+//! The operator's read commands: `history`, `verdicts`, `status` and `lookup`.
+//! They open the database read-only (WAL lets them run beside the daemon), and
+//! print aligned tables for people or, with `--json`, one JSON object per line
+//! for machines. No SQL here: the queries are in `store/`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{Local, TimeZone};
+use serde_json::{Value, json};
+
+use crate::config::{Config, format_duration, parse_duration};
+use crate::record::unix_now;
+use crate::store::{HistoryFilter, Store};
+use crate::textutil::{escape_path, json_path};
+use crate::virustotal::Verdict;
+use crate::virustotal::limiter::utc_day;
+
+/// Exit statuses of the query commands (documented in the README).
+pub const EXIT_OK: u8 = 0;
+/// `lookup`: VirusTotal engines detect the file.
+pub const EXIT_DETECTED: u8 = 3;
+/// `lookup`: no verdict could be had (unknown, queued, or lookups off).
+pub const EXIT_NO_VERDICT: u8 = 4;
+
+/// Opens the configuration's database read-only; it must exist.
+pub fn open(cfg: &Config) -> anyhow::Result<Store> {
+    let db = cfg.db_path();
+    if !db.exists() {
+        anyhow::bail!("no database at {}: run `fimvt run` or `fimvt scan` first", db.display());
+    }
+    Store::open_readonly(&db).map_err(|e| anyhow::anyhow!("database {}: {e}", db.display()))
+}
+
+fn local_time(t: i64) -> String {
+    Local.timestamp_opt(t, 0).single().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+}
+
+/// `--since`: a duration back from now (`2h`, `30m`, `7d`) or a local date or
+/// date and time (`2026-11-27`, `2026-11-27 18:00`).
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    if let Ok(d) = parse_duration(text) {
+        return Ok(unix_now() - d.as_secs() as i64);
+    }
+    let t = text.trim();
+    let naive = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M"))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+        })
+        .map_err(|_| {
+            format!("{text:?} is neither a duration (2h, 7d) nor a date (2026-11-27 or \"2026-11-27 18:00\")")
+        })?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|d| d.timestamp())
+        .ok_or_else(|| format!("{text:?} does not exist in the local time zone"))
+}
+
+fn verdict_text(v: Option<&Verdict>, queued: bool) -> String {
+    match v {
+        Some(v) if !v.found => "unknown".into(),
+        Some(v) => format!("{}/{}", v.malicious, v.total),
+        None if queued => "queued".into(),
+        None => "-".into(),
+    }
+}
+
+fn verdict_json(v: Option<&Verdict>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(v) => json!({
+            "found": v.found, "positives": v.malicious, "total": v.total,
+            "suspicious": v.suspicious, "scan_date": v.scan_date, "permalink": v.permalink,
+        }),
+    }
+}
+
+/// Prints rows as a table with a header, columns padded to their widest cell;
+/// the last column is not padded.
+fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len() - 1;
+        let mut s = String::new();
+        for (i, c) in cells.into_iter().enumerate() {
+            if i == last {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}
+
+pub fn history(cfg: &Config, filter: &HistoryFilter, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    let store = open(cfg)?;
+    let rows = store.history(filter)?;
+    if as_json {
+        for r in &rows {
+            let v = json!({
+                "id": r.id, "alert_id": r.alert_id, "time": local_time(r.time), "unix_time": r.time,
+                "path": json_path(&r.path), "event": r.event, "mode": r.mode,
+                "changed_attributes": if r.changed_attributes.is_empty() { vec![] } else { r.changed_attributes.split(',').collect::<Vec<_>>() },
+                "size": r.size, "md5": r.md5, "sha1": r.sha1, "sha256": r.sha256,
+                "verdict": verdict_json(r.verdict.as_ref()),
+            });
+            writeln!(out, "{v}")?;
+        }
+        return Ok(EXIT_OK);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                local_time(r.time),
+                r.event.clone(),
+                r.mode.clone(),
+                r.size.map_or("-".into(), |s| s.to_string()),
+                r.sha256.clone().unwrap_or_else(|| "-".into()),
+                verdict_text(r.verdict.as_ref(), false),
+                escape_path(&r.path),
+            ]
+        })
+        .collect();
+    table(out, &["TIME", "EVENT", "MODE", "SIZE", "SHA256", "VT", "PATH"], &cells)?;
+    Ok(EXIT_OK)
+}
+
+pub fn verdicts(cfg: &Config, malicious_only: bool, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    let store = open(cfg)?;
+    let rows = store.file_verdicts(malicious_only)?;
+    if as_json {
+        for r in &rows {
+            let v = json!({
+                "path": json_path(&r.path), "sha256": r.sha256, "queued": r.queued,
+                "verdict": verdict_json(r.verdict.as_ref()),
+            });
+            writeln!(out, "{v}")?;
+        }
+        return Ok(EXIT_OK);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let v = r.verdict.as_ref();
+            vec![
+                verdict_text(v, r.queued),
+                v.and_then(|v| v.scan_date.clone()).unwrap_or_else(|| "-".into()),
+                escape_path(&r.path),
+                v.filter(|v| v.found).map_or("-".into(), |v| v.permalink.clone()),
+            ]
+        })
+        .collect();
+    table(out, &["VT", "SCAN DATE", "PATH", "PERMALINK"], &cells)?;
+    Ok(EXIT_OK)
+}
+
+/// Whether some process holds the data folder's lock, and its pid.
+fn lock_holder(data_dir: &Path) -> Option<String> {
+    use std::os::unix::io::AsRawFd;
+    let path = data_dir.join(crate::lock::LOCK_FILE);
+    let f = std::fs::File::open(&path).ok()?;
+    // SAFETY: flock on a descriptor we own; a shared lock we take is released at once.
+    let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
+    if free {
+        return None;
+    }
+    Some(std::fs::read_to_string(&path).unwrap_or_default().trim().to_string())
+}
+
+pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    let store = open(cfg)?;
+    let state = |k: &str| store.state(k).ok().flatten();
+    let holder = lock_holder(&cfg.general.data_dir);
+    let daemon_pid = state("pid").map(|s| s.0);
+    let running = holder.is_some() && holder == daemon_pid && state("stopped").is_some_and(|s| s.0.is_empty());
+    let started = state("started").and_then(|s| s.0.parse::<i64>().ok());
+    let stopped = state("stopped").and_then(|s| s.0.parse::<i64>().ok());
+    let daemon = match (&holder, running) {
+        (Some(pid), true) => format!("running (pid {pid}) since {}", started.map(local_time).unwrap_or_default()),
+        (Some(pid), false) => format!("not running; a one-shot scan holds the data folder (pid {pid})"),
+        (None, _) => match stopped {
+            Some(t) => format!("not running (stopped {})", local_time(t)),
+            None if started.is_some() => "not running (did not stop cleanly)".into(),
+            None => "not running (never started)".into(),
+        },
+    };
+    let files = store.count_files()?;
+    let realtime = cfg.directories.iter().filter(|d| d.realtime).count();
+    let watched = state("watched").map(|s| s.0).unwrap_or_default();
+    let unwatched = state("unwatched").map(|s| s.0).unwrap_or_default();
+    let count = |s: &str| s.lines().filter(|l| !l.is_empty()).count();
+    let last = store.last_scan()?;
+    let vt = if !cfg.virustotal.enabled {
+        "off ([virustotal] enabled = false)".to_string()
+    } else if cfg.virustotal.api_key.is_none() {
+        "off (no API key)".to_string()
+    } else {
+        match state("vt").map(|s| s.0) {
+            Some(s) if s.starts_with("paused until ") => {
+                let t = s["paused until ".len()..].parse::<i64>().unwrap_or(0);
+                if t > unix_now() { format!("paused for rate limit until {}", local_time(t)) } else { "ok".into() }
+            }
+            Some(s) if s == "bad_key" => "bad key (refused by VirusTotal; fix it and send SIGHUP)".into(),
+            Some(s) => s,
+            None => "ok (not started yet)".into(),
+        }
+    };
+    let depth = store.vt_queue_depth()?;
+    let now_ms = crate::record::unix_now_ms();
+    let made = store.vt_requests_since((utc_day(unix_now()) * 86_400_000).min(now_ms - 60_000))?;
+    let minute = made.iter().filter(|t| **t > now_ms - 60_000).count();
+    let today = made.iter().filter(|t| **t >= utc_day(unix_now()) * 86_400_000).count();
+    let db = cfg.db_path();
+    let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let db_bytes = size(db.clone()) + size(db.with_extension("db-wal"));
+    let (rpm, quota) = (cfg.virustotal.requests_per_minute, cfg.virustotal.daily_quota);
+
+    if as_json {
+        let v = json!({
+            "daemon": {"running": running, "pid": holder, "started": started, "stopped": stopped},
+            "files": files,
+            "directories": {"configured": cfg.directories.len(), "realtime": realtime,
+                            "watched": count(&watched), "unwatched": count(&unwatched)},
+            "last_scan": last.as_ref().map(|l| json!({
+                "kind": l.kind, "started": l.started, "finished": l.finished,
+                "seconds": l.finished.map(|f| f - l.started), "files": l.files, "added": l.added,
+                "modified": l.modified, "deleted": l.deleted, "errors": l.errors,
+            })),
+            "virustotal": {"state": vt, "queue": {"realtime": depth[0], "scheduled": depth[1], "baseline": depth[2], "recheck": depth[3]},
+                           "requests_this_minute": minute, "requests_per_minute": rpm,
+                           "requests_today": today, "daily_quota": quota},
+            "database_bytes": db_bytes,
+        });
+        writeln!(out, "{v}")?;
+        return Ok(EXIT_OK);
+    }
+    let last_text = match &last {
+        None => "none yet".to_string(),
+        Some(l) => format!(
+            "{} {} ({}), {} files, {} added, {} modified, {} deleted, {} errors",
+            local_time(l.started),
+            l.kind,
+            l.finished.map_or("did not finish".to_string(), |f| format_duration(Duration::from_secs(
+                (f - l.started).max(0) as u64
+            ))),
+            l.files.unwrap_or(0),
+            l.added.unwrap_or(0),
+            l.modified.unwrap_or(0),
+            l.deleted.unwrap_or(0),
+            l.errors.unwrap_or(0),
+        ),
+    };
+    let lines = [
+        ("daemon", daemon),
+        ("monitored", format!("{files} files in {} folders ({realtime} realtime)", cfg.directories.len())),
+        (
+            "watches",
+            format!("{} realtime folders watched, {} unwatched (scanned only)", count(&watched), count(&unwatched)),
+        ),
+        ("last scan", last_text),
+        ("virustotal", vt),
+        (
+            "queue",
+            format!("{} realtime, {} scheduled, {} baseline, {} re-check", depth[0], depth[1], depth[2], depth[3]),
+        ),
+        ("requests", format!("{minute}/{rpm} this minute, {today}/{quota} today (UTC)")),
+        ("database", format!("{:.1} MB ({})", db_bytes as f64 / 1e6, db.display())),
+    ];
+    for (k, v) in lines {
+        writeln!(out, "{:<11} {v}", format!("{k}:"))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// What `lookup` was given.
+fn resolve(store: &Store, what: &str) -> anyhow::Result<(String, Option<(String, String)>)> {
+    let p = Path::new(what);
+    if p.exists() {
+        let mut buf = vec![0u8; crate::hash::READ_BUF];
+        let (_, d) = crate::hash::hash_file(p, true, u64::MAX, &mut buf)
+            .map_err(|e| anyhow::anyhow!("cannot hash {}: {e}", escape_path(p)))?;
+        let d = d.expect("no size limit");
+        return Ok((d.sha256, Some((d.md5, d.sha1))));
+    }
+    let hex = what.trim().to_ascii_lowercase();
+    if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        anyhow::bail!("{what:?} is neither an existing file nor an MD5, SHA-1 or SHA-256");
+    }
+    let found = match hex.len() {
+        64 => return Ok((hex, None)),
+        40 => store.sha256_of(None, None, Some(&hex))?,
+        32 => store.sha256_of(None, Some(&hex), None)?,
+        _ => anyhow::bail!("{what:?} is not 32, 40 or 64 hex digits"),
+    };
+    // VirusTotal is asked by SHA-256 only: an MD5 or SHA-1 must belong to a recorded file.
+    let sha = found.ok_or_else(|| anyhow::anyhow!("no recorded file has that hash; give its SHA-256 or a path"))?;
+    Ok((sha, None))
+}
+
+fn print_verdict(
+    out: &mut impl Write,
+    sha: &str,
+    v: &Verdict,
+    source: &str,
+    files: &[String],
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    let code = if v.malicious > 0 { EXIT_DETECTED } else { EXIT_OK };
+    if as_json {
+        writeln!(
+            out,
+            "{}",
+            json!({"sha256": sha, "verdict": verdict_json(Some(v)), "source": source, "files": files})
+        )?;
+        return Ok(code);
+    }
+    let text = if v.found {
+        format!(
+            "{}/{} engines detect it (last analysis {})",
+            v.malicious,
+            v.total,
+            v.scan_date.as_deref().unwrap_or("unknown")
+        )
+    } else {
+        "not known to VirusTotal".to_string()
+    };
+    writeln!(out, "sha256:    {sha}\nverdict:   {text}\nsource:    {source}")?;
+    if v.found {
+        writeln!(out, "permalink: {}", v.permalink)?;
+    }
+    for f in files {
+        writeln!(out, "file:      {f}")?;
+    }
+    Ok(code)
+}
+
+/// `lookup`: the verdict from the cache when fresh; otherwise asked now, within
+/// the same per-minute and daily budget as the daemon (through the daemon's queue
+/// when it runs, directly when it does not).
+pub fn lookup(cfg: &Config, what: &str, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    let store = open(cfg)?;
+    let (sha, _) = resolve(&store, what)?;
+    let files: Vec<String> = store.files_with_sha256(&sha)?.iter().map(|f| escape_path(&f.file)).collect();
+    let cached = store.vt_verdict(&sha)?;
+    let policy = match crate::virustotal::status(cfg) {
+        crate::virustotal::Status::On(p, s) => Some((p, s)),
+        crate::virustotal::Status::Off(_) => None,
+    };
+    if let Some(c) = &cached {
+        let fresh = policy.as_ref().is_none_or(|(p, _)| unix_now() - c.fetched < p.cache_ttl.as_secs() as i64);
+        if fresh {
+            return print_verdict(
+                out,
+                &sha,
+                &c.verdict,
+                &format!("cache (fetched {})", local_time(c.fetched)),
+                &files,
+                as_json,
+            );
+        }
+    }
+    let Some((_, settings)) = policy else {
+        writeln!(out, "sha256:    {sha}\nverdict:   none (VirusTotal lookups are off in {})", cfg.source.display())?;
+        return Ok(EXIT_NO_VERDICT);
+    };
+    drop(store);
+    let verdict = if lock_holder(&cfg.general.data_dir).is_some() {
+        ask_through_daemon(cfg, &sha)?
+    } else {
+        ask_now(cfg, settings, &sha)?
+    };
+    match verdict {
+        Ok(v) => print_verdict(out, &sha, &v, "VirusTotal, now", &files, as_json),
+        Err(why) => {
+            if as_json {
+                writeln!(out, "{}", json!({"sha256": sha, "verdict": null, "reason": why}))?;
+            } else {
+                writeln!(out, "sha256:    {sha}\nverdict:   none yet ({why})")?;
+            }
+            Ok(EXIT_NO_VERDICT)
+        }
+    }
+}
+
+/// Queues the hash at realtime priority for the running daemon and waits for
+/// its verdict (the daemon's worker looks at the queue every few seconds).
+fn ask_through_daemon(cfg: &Config, sha: &str) -> anyhow::Result<Result<Verdict, String>> {
+    let store = Store::open(&cfg.db_path())?;
+    store.vt_enqueue(sha, "", "", crate::virustotal::PRIORITY_REALTIME, unix_now(), 0)?;
+    let asked = unix_now();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
+        if let Some(c) = store.vt_verdict(sha)?
+            && c.fetched >= asked
+        {
+            return Ok(Ok(c.verdict));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(Err("queued for the running daemon; no answer within 90 s (rate limit or quota?)".into()))
+}
+
+/// Asks VirusTotal from this process when no daemon runs, holding the data
+/// folder's lock and spending from the same persisted budget.
+fn ask_now(cfg: &Config, s: crate::virustotal::Settings, sha: &str) -> anyhow::Result<Result<Verdict, String>> {
+    use crate::virustotal::client::{Answer, Client};
+    use crate::virustotal::limiter::{Limiter, Permit};
+    let _lock = crate::lock::DataDirLock::acquire(&cfg.general.data_dir)?;
+    let store = Store::open(&cfg.db_path())?;
+    let now_ms = crate::record::unix_now_ms();
+    let midnight_ms = utc_day(unix_now()) * 86_400_000;
+    let made = store.vt_requests_since(midnight_ms.min(now_ms - 60_000))?;
+    let ages: Vec<Duration> =
+        made.iter().filter(|t| **t > now_ms - 60_000).map(|t| Duration::from_millis((now_ms - t) as u64)).collect();
+    let today = made.iter().filter(|t| **t >= midnight_ms).count() as u32;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let mut limiter = Limiter::new(s.requests_per_minute, s.daily_quota, &ages, today, unix_now());
+        match limiter.check(unix_now()) {
+            Permit::Now => {}
+            Permit::At(t) => tokio::time::sleep_until(t).await,
+            Permit::Tomorrow(_) => return Ok(Err("the daily quota is spent until 00:00 UTC".to_string())),
+        }
+        store.vt_record_request(crate::record::unix_now_ms())?;
+        let client = Client::new(&s.base_url, s.api_key.expose(), s.connect_timeout, s.timeout)?;
+        let (answer, status) = client.file_report(sha).await;
+        Ok(match answer {
+            Answer::Verdict(v) => {
+                store.vt_put_verdict(sha, &v, unix_now(), 0)?;
+                Ok(v)
+            }
+            Answer::RateLimited { .. } => Err(format!("VirusTotal rate limit (HTTP {status})")),
+            Answer::BadKey { status } => Err(format!("VirusTotal refused the API key (HTTP {status})")),
+            Answer::Retry { why, .. } => Err(format!("VirusTotal did not answer usefully: {why}")),
+        })
+    })
+}
