@@ -27,6 +27,11 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
 
+    /// Use this data folder instead of the configuration's `data_dir` (needed
+    /// with a Wazuh ossec.conf, which has no such setting).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -126,12 +131,25 @@ pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// Loads the configuration, applies `--data-dir`, and says what deserves a warning.
+fn load(path: &Path, data_dir: Option<&Path>) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(path)?;
+    if let Some(d) = data_dir {
+        cfg.set_data_dir(d);
+    }
+    for w in cfg.startup_warnings() {
+        tracing::warn!("{w}");
+    }
+    Ok(cfg)
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let data_dir = cli.data_dir.clone();
     match cli.command {
-        Command::Scan { config } => scan(&config),
-        Command::Run { config } => run_daemon(&config),
+        Command::Scan { config } => scan(&config, data_dir.as_deref()),
+        Command::Run { config } => run_daemon(&config, data_dir.as_deref()),
         Command::History { config, path, since, event, limit, json } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load(&config, data_dir.as_deref())?;
             let since = since.map(|s| crate::report::parse_since(&s)).transpose().map_err(UsageError)?;
             let path = path.map(|p| std::path::absolute(&p).unwrap_or(p));
             let path = path.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
@@ -139,19 +157,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(crate::report::history(&cfg, &filter, json, &mut std::io::stdout().lock())?))
         }
         Command::Verdicts { config, malicious, json } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load(&config, data_dir.as_deref())?;
             Ok(ExitCode::from(crate::report::verdicts(&cfg, malicious, json, &mut std::io::stdout().lock())?))
         }
         Command::Status { config, json } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load(&config, data_dir.as_deref())?;
             Ok(ExitCode::from(crate::report::status(&cfg, json, &mut std::io::stdout().lock())?))
         }
         Command::Lookup { config, what, json } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load(&config, data_dir.as_deref())?;
             Ok(ExitCode::from(crate::report::lookup(&cfg, &what, json, &mut std::io::stdout().lock())?))
         }
         Command::CheckConfig { config } => {
-            let cfg = Config::load(&config)?;
+            let cfg = load(&config, data_dir.as_deref())?;
             println!("{cfg}");
             Ok(ExitCode::SUCCESS)
         }
@@ -178,16 +196,16 @@ fn open_recorder(cfg: &Config) -> anyhow::Result<Recorder> {
     Ok(Recorder::new(store, sink))
 }
 
-fn run_daemon(config: &Path) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(config)?;
+fn run_daemon(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cfg = load(config, data_dir)?;
     let _lock = prepare_data_dir(&cfg)?;
     let rec = open_recorder(&cfg)?;
     crate::daemon::run(cfg, config.to_path_buf(), rec)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn scan(config: &Path) -> anyhow::Result<ExitCode> {
-    let cfg = Config::load(config)?;
+fn scan(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let cfg = load(config, data_dir)?;
     let _lock = prepare_data_dir(&cfg)?;
     let mut rec = open_recorder(&cfg)?;
     // Lookups found here are queued (or answered from the cache); `fimvt run`

@@ -100,3 +100,60 @@ fn created_files_are_not_world_readable() {
         assert_eq!(mode & 0o007, 0, "{name} is readable by others: {mode:o}");
     }
 }
+
+#[test]
+fn the_sample_ossec_conf_runs_and_names_what_it_does_not_use() {
+    // The seed's folder. CI runs as root and creates it; elsewhere it must exist.
+    let folder = std::path::Path::new("/media/user/software");
+    std::fs::create_dir_all(folder).expect("create /media/user/software (run the tests as root, as CI does)");
+    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-config/ossec.conf");
+    let out = fimvt(&["check-config", "--config", sample]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("path = \"/media/user/software\"\nrealtime = true"), "{stdout}");
+    assert!(stdout.contains("frequency = \"12h\""), "{stdout}");
+    assert!(stdout.contains("ignore_regex = [\"\\\\.part$|\\\\.crdownload$\"]"), "{stdout}");
+    assert!(stdout.contains("enabled = true") && !stdout.contains("API_KEY"), "{stdout}");
+    for unsupported in ["alert_new_files", "<group>", "<alert_format>"] {
+        assert!(stderr.contains(unsupported), "{unsupported} is not reported:\n{stderr}");
+    }
+    // And it runs: a scan with a data folder of our own.
+    let data = tempfile::tempdir().unwrap();
+    let out = fimvt(&["scan", "--config", sample, "--data-dir", data.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("baseline scan complete"));
+    assert!(data.path().join("fimvt.db").exists());
+}
+
+#[test]
+fn a_broken_ossec_conf_is_refused_with_its_line() {
+    let t = Tree::new();
+    let path = t.dir.path().join("ossec.conf");
+    std::fs::write(
+        &path,
+        "<ossec_config>\n  <syscheck>\n    <frequency>often</frequency>\n  </syscheck>\n</ossec_config>\n",
+    )
+    .unwrap();
+    let out = fimvt(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains(&format!("{}:3: syscheck.frequency", path.display())), "{err}");
+    std::fs::write(&path, "<ossec_config>\n  <syscheck>\n    <directories>/tmp</directories>\n").unwrap();
+    let out = fimvt(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains("not closed"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn an_api_key_in_a_world_readable_config_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    let text = std::fs::read_to_string(t.config()).unwrap();
+    t.write_config(&format!("{text}[virustotal]\nenabled = true\napi_key = \"k-123\"\n"));
+    std::fs::set_permissions(t.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = fimvt(&["check-config", "--config", t.config().to_str().unwrap()]);
+    assert!(stderr_of(&out).contains("readable by every user"), "{}", stderr_of(&out));
+    std::fs::set_permissions(t.config(), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = fimvt(&["check-config", "--config", t.config().to_str().unwrap()]);
+    assert!(!stderr_of(&out).contains("readable by every user"));
+}

@@ -10,6 +10,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod ossec;
+
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use regex::Regex;
 use serde::Deserialize;
@@ -37,6 +39,8 @@ pub struct Config {
     pub scan: ScanConfig,
     pub realtime: RealtimeConfig,
     pub virustotal: VirusTotalConfig,
+    /// Options read but not supported (from a Wazuh ossec.conf): said at start.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +70,8 @@ pub struct DirConfig {
     /// The globs as written, for display.
     pub ignore_patterns: Vec<String>,
     ignore: GlobSet,
+    /// Regular expressions of full paths to skip (Wazuh's `<ignore type="sregex">`).
+    pub ignore_regex: Vec<Regex>,
     pub restrict: Option<Regex>,
     pub follow_symlinks: bool,
     /// Files larger than this are recorded without hashes.
@@ -94,6 +100,8 @@ pub struct ScanConfig {
 pub struct VirusTotalConfig {
     pub enabled: bool,
     pub api_key: Option<Secret>,
+    /// The file the key was read from (the config or `api_key_file`), if any.
+    pub api_key_file: Option<PathBuf>,
     pub base_url: String,
     pub requests_per_minute: u32,
     pub daily_quota: u32,
@@ -191,6 +199,8 @@ struct RawDirectory {
     recursion_level: Option<Spanned<i64>>,
     #[serde(default)]
     ignore: Vec<Spanned<String>>,
+    #[serde(default)]
+    ignore_regex: Vec<Spanned<String>>,
     restrict: Option<Spanned<String>>,
     #[serde(default)]
     follow_symlinks: bool,
@@ -266,7 +276,21 @@ impl Config {
             message: format!("cannot read the configuration: {e}"),
         })?;
         let env_key = std::env::var(API_KEY_ENV).ok();
+        if ossec::looks_like_xml(&text) {
+            return Self::from_ossec_at(&text, &source, env_key);
+        }
         Self::from_str_at(&text, &source, env_key)
+    }
+
+    /// Reads a Wazuh `ossec.conf`: its `<syscheck>` and VirusTotal `<integration>`,
+    /// validated exactly like the TOML; unsupported options become `warnings`.
+    pub fn from_ossec_at(text: &str, source: &Path, env_api_key: Option<String>) -> Result<Config, ConfigError> {
+        let cx = Cx { text, file: source };
+        let (raw, warnings) =
+            ossec::read(text).map_err(|(offset, key, message)| cx.err(Some(offset..offset), &key, &message))?;
+        let mut cfg = Self::validate(&cx, raw, source, env_api_key)?;
+        cfg.warnings = warnings;
+        Ok(cfg)
     }
 
     /// Validates `text` as if read from `source` (relative paths resolve against
@@ -274,6 +298,15 @@ impl Config {
     pub fn from_str_at(text: &str, source: &Path, env_api_key: Option<String>) -> Result<Config, ConfigError> {
         let cx = Cx { text, file: source };
         let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        Self::validate(&cx, raw, source, env_api_key)
+    }
+
+    fn validate(
+        cx: &Cx<'_>,
+        raw: RawConfig,
+        source: &Path,
+        env_api_key: Option<String>,
+    ) -> Result<Config, ConfigError> {
         let base = source.parent().unwrap_or(Path::new("/")).to_path_buf();
 
         let general = cx.general(raw.general, &base)?;
@@ -298,7 +331,39 @@ impl Config {
         let scan = cx.scan(raw.scan)?;
         let realtime = cx.realtime(raw.realtime)?;
         let virustotal = cx.virustotal(raw.virustotal, &base, env_api_key)?;
-        Ok(Config { source: source.to_path_buf(), general, directories, scan, realtime, virustotal })
+        Ok(Config {
+            source: source.to_path_buf(),
+            general,
+            directories,
+            scan,
+            realtime,
+            virustotal,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Puts the data folder elsewhere (`--data-dir`).
+    pub fn set_data_dir(&mut self, dir: &Path) {
+        let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        self.general.data_dir = canonical_lenient(&abs);
+    }
+
+    /// Things an operator should hear at start: unsupported ossec.conf options,
+    /// and an API key in a file other users can read.
+    pub fn startup_warnings(&self) -> Vec<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut w: Vec<String> = self.warnings.iter().map(|x| format!("{}: {x}", self.source.display())).collect();
+        if let Some(f) = &self.virustotal.api_key_file
+            && let Ok(md) = std::fs::metadata(f)
+            && md.permissions().mode() & 0o004 != 0
+        {
+            w.push(format!(
+                "{} holds the VirusTotal API key and is readable by every user (mode {:o}): chmod o-r it",
+                f.display(),
+                md.permissions().mode() & 0o777
+            ));
+        }
+        w
     }
 
     pub fn db_path(&self) -> PathBuf {
@@ -373,7 +438,11 @@ impl DirConfig {
     /// Globs match the path relative to the monitored folder (`*.tmp` matches at any
     /// depth, as `*` may cross `/`), and absolute globs match the whole path.
     fn is_ignored(&self, rel: &Path, abs: &Path) -> bool {
-        !self.ignore.is_empty() && (self.ignore.is_match(rel) || self.ignore.is_match(abs))
+        (!self.ignore.is_empty() && (self.ignore.is_match(rel) || self.ignore.is_match(abs)))
+            || (!self.ignore_regex.is_empty() && {
+                let full = abs.to_string_lossy();
+                self.ignore_regex.iter().any(|r| r.is_match(&full))
+            })
     }
 }
 
@@ -496,6 +565,20 @@ impl Cx<'_> {
             ignore_patterns.push(g.get_ref().clone());
         }
         let ignore = set.build().map_err(|e| self.err(None, &key("ignore"), &format!("bad glob set: {e}")))?;
+        let ignore_regex = raw
+            .ignore_regex
+            .iter()
+            .enumerate()
+            .map(|(j, r)| {
+                Regex::new(r.get_ref()).map_err(|e| {
+                    self.err(
+                        Some(r.span()),
+                        &format!("{}[{j}]", key("ignore_regex")),
+                        &format!("bad regular expression: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let restrict = match raw.restrict {
             Some(r) => Some(
                 Regex::new(r.get_ref())
@@ -519,6 +602,7 @@ impl Cx<'_> {
             recursion_level,
             ignore_patterns,
             ignore,
+            ignore_regex,
             restrict,
             follow_symlinks: raw.follow_symlinks,
             max_file_size,
@@ -600,6 +684,7 @@ impl Cx<'_> {
     ) -> Result<VirusTotalConfig, ConfigError> {
         // Precedence: the file's `api_key`, then `api_key_file`, then the environment.
         let mut api_key = raw.api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret(k.trim().to_string()));
+        let mut api_key_file = api_key.as_ref().map(|_| self.file.to_path_buf());
         if let Some(f) = &raw.api_key_file {
             let p = base.join(f.get_ref());
             let text = std::fs::read_to_string(&p).map_err(|e| {
@@ -607,6 +692,7 @@ impl Cx<'_> {
             })?;
             if api_key.is_none() {
                 api_key = Some(Secret(text.trim().to_string())).filter(|s| !s.0.is_empty());
+                api_key_file = api_key.as_ref().map(|_| p.clone());
             }
         }
         if api_key.is_none() {
@@ -654,6 +740,7 @@ impl Cx<'_> {
         Ok(VirusTotalConfig {
             enabled: raw.enabled,
             api_key,
+            api_key_file,
             base_url,
             requests_per_minute: positive(raw.requests_per_minute, "virustotal.requests_per_minute", 4)?,
             daily_quota: positive(raw.daily_quota, "virustotal.daily_quota", 500)?,
@@ -782,6 +869,10 @@ impl fmt::Display for Config {
             writeln!(f, "realtime = {}", d.realtime)?;
             writeln!(f, "recursion_level = {}", d.recursion_level)?;
             writeln!(f, "ignore = {:?}", d.ignore_patterns)?;
+            if !d.ignore_regex.is_empty() {
+                let r: Vec<&str> = d.ignore_regex.iter().map(|r| r.as_str()).collect();
+                writeln!(f, "ignore_regex = {r:?}")?;
+            }
             if let Some(r) = &d.restrict {
                 writeln!(f, "restrict = {:?}", r.as_str())?;
             }
