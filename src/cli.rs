@@ -27,6 +27,10 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
 
+    /// Log lines as text for people, or one JSON object per line for machines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Use this data folder instead of the configuration's `data_dir` (needed
     /// with a Wazuh ossec.conf, which has no such setting).
     #[arg(long, global = true)]
@@ -34,6 +38,12 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,11 +121,11 @@ pub fn init_logging(cli: &Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
 }
 
 /// A bad argument value (exit status 2, like clap's own usage errors).
@@ -213,7 +223,8 @@ fn scan(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let crate::virustotal::Status::On(policy, _) = crate::virustotal::status(&cfg) {
         rec.set_virustotal(policy);
     }
-    let summary = crate::scan::scan(&cfg, &mut rec, ScanMode::Scheduled, None)?;
+    let opts = crate::scan::ScanOptions { mode: ScanMode::Scheduled, defer_recent: None, progress: true };
+    let summary = crate::scan::scan(&cfg, &mut rec, opts)?;
     println!("{summary}");
     let queued: u64 = rec.store().vt_queue_depth()?.iter().sum();
     if queued > 0 {

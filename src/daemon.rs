@@ -29,6 +29,7 @@ use crate::config::{Config, Verdict};
 use crate::fim::ScanMode;
 use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
 use crate::record::{RecordError, Recorder};
+use crate::scan::ScanOptions;
 use crate::textutil::escape_path;
 use crate::virustotal::ledger::Ledger;
 use crate::virustotal::worker::{self, Link, VtMsg};
@@ -510,7 +511,14 @@ impl Writer {
             Msg::Scan => {
                 self.scan_queued.store(false, Ordering::SeqCst);
                 let cfg = &self.cfg;
-                let mut summary = crate::scan::scan(cfg, rec, ScanMode::Scheduled, Some(cfg.realtime.settle))?;
+                // Progress is worth showing for the baseline only; later scans are quick.
+                let baseline = !rec.store().has_completed_scan()?;
+                let opts = ScanOptions {
+                    mode: ScanMode::Scheduled,
+                    defer_recent: Some(cfg.realtime.settle),
+                    progress: baseline,
+                };
+                let mut summary = crate::scan::scan(cfg, rec, opts)?;
                 tracing::info!("{summary}");
                 let deferred = std::mem::take(&mut summary.deferred);
                 if !deferred.is_empty() {

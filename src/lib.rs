@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod fim;
 pub mod hash;
 pub mod lock;
+pub mod progress;
 pub mod record;
 pub mod report;
 pub mod scan;

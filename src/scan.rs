@@ -18,6 +18,7 @@ use crate::attrs::{FileState, StatKey};
 use crate::config::{Config, Rehash, Verdict};
 use crate::fim::{EventKind, ScanMode};
 use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
+use crate::progress::Progress;
 use crate::record::{RecordError, Recorder, unix_now};
 use crate::store::ScanTotals;
 use crate::textutil::escape_path;
@@ -81,19 +82,26 @@ enum Outcome {
     },
     /// A folder could not be walked (or a symlink loop was found).
     WalkError(String),
+    /// The walk is over: this many files were sent (read or unchanged).
+    WalkDone(u64),
 }
 
-/// Runs one full scan in `mode`, recording through `rec`, and records the scan.
-///
-/// With `defer_recent`, a file whose ctime is younger than that is not recorded
-/// but returned in `deferred`: the realtime pipeline looks at it once it settles,
-/// so a scan racing a copy never reports a half-written file.
-pub fn scan(
-    cfg: &Config,
-    rec: &mut Recorder,
-    mode: ScanMode,
-    defer_recent: Option<Duration>,
-) -> Result<ScanSummary, RecordError> {
+/// How a scan runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanOptions {
+    /// The `Mode:` of its alerts.
+    pub mode: ScanMode,
+    /// A file whose ctime is younger than this is not recorded but returned in
+    /// `deferred`: the realtime pipeline looks at it once it settles, so a scan
+    /// racing a copy never reports a half-written file.
+    pub defer_recent: Option<Duration>,
+    /// Show a progress bar (or log progress lines when not on a terminal).
+    pub progress: bool,
+}
+
+/// Runs one full scan, recording through `rec`, and records the scan.
+pub fn scan(cfg: &Config, rec: &mut Recorder, opts: ScanOptions) -> Result<ScanSummary, RecordError> {
+    let ScanOptions { mode, defer_recent, progress } = opts;
     let started = Instant::now();
     // Whatever the caller had pending is committed before the scan's own rows.
     rec.commit()?;
@@ -107,8 +115,9 @@ pub fn scan(
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         now.saturating_sub(d).as_nanos() as i64
     });
-    let mut w =
-        Writer { cfg, rec, mode, baseline, defer_before_ns, summary: ScanSummary { baseline, ..Default::default() } };
+    let progress = progress.then(Progress::new);
+    let summary = ScanSummary { baseline, ..Default::default() };
+    let mut w = Writer { cfg, rec, mode, baseline, defer_before_ns, summary, progress };
     let unseen = std::thread::scope(|s| -> Result<HashMap<PathBuf, StatKey>, RecordError> {
         let (work_tx, work_rx) = bounded::<Work>(1024);
         let (out_tx, out_rx) = bounded::<Outcome>(1024);
@@ -125,6 +134,9 @@ pub fn scan(
     })?;
     w.deletions(unseen)?;
     w.rec.commit()?;
+    if let Some(p) = w.progress.take() {
+        p.finish();
+    }
     let mut summary = w.summary;
     summary.elapsed = started.elapsed();
     w.rec.store().scan_finished(scan_id, unix_now(), &summary.totals)?;
@@ -139,6 +151,7 @@ fn walk(
     work: Sender<Work>,
     out: Sender<Outcome>,
 ) -> HashMap<PathBuf, StatKey> {
+    let mut sent_files = 0u64;
     for (d, dir) in cfg.directories.iter().enumerate() {
         let walker = walkdir::WalkDir::new(&dir.path).follow_links(dir.follow_symlinks).into_iter();
         let walker = walker.filter_entry(|e| {
@@ -171,6 +184,7 @@ fn walk(
             }
             // A path the store does not know needs reading whatever its stat says,
             // and the reader's fstat is the one recorded: skip the lstat here.
+            sent_files += 1;
             let Some(old) = index.remove(entry.path()) else {
                 if work.send(Work { path: entry.into_path(), dir: d, known: false }).is_err() {
                     return index;
@@ -190,6 +204,7 @@ fn walk(
             }
         }
     }
+    let _ = out.send(Outcome::WalkDone(sent_files));
     index
 }
 
@@ -214,6 +229,7 @@ struct Writer<'a> {
     /// Files whose ctime (ns) is after this are deferred.
     defer_before_ns: Option<i64>,
     summary: ScanSummary,
+    progress: Option<Progress>,
 }
 
 impl Writer<'_> {
@@ -228,7 +244,17 @@ impl Writer<'_> {
     }
 
     fn handle(&mut self, outcome: Outcome) -> Result<(), RecordError> {
+        if let Some(p) = &mut self.progress {
+            match &outcome {
+                Outcome::Unchanged { size, .. } => p.file_done(*size),
+                Outcome::Read { result: Ok((md, _)), .. } => p.file_done(md.len()),
+                Outcome::Read { result: Err(_), .. } => p.file_done(0),
+                Outcome::WalkDone(n) => p.set_total(*n),
+                Outcome::WalkError(_) => {}
+            }
+        }
         match outcome {
+            Outcome::WalkDone(_) => {}
             Outcome::Unchanged { path, size } => {
                 self.summary.totals.files += 1;
                 self.summary.totals.bytes += size;

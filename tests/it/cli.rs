@@ -157,3 +157,40 @@ fn an_api_key_in_a_world_readable_config_is_warned_about() {
     let out = fimvt(&["check-config", "--config", t.config().to_str().unwrap()]);
     assert!(!stderr_of(&out).contains("readable by every user"));
 }
+
+#[test]
+fn a_scan_shows_progress_on_a_terminal_only() {
+    let t = Tree::new();
+    for i in 0..500 {
+        t.write(&format!("d{}/f{i}", i % 5), format!("{i}").as_bytes());
+    }
+    // `script` gives fimvt a terminal, as an operator's shell would.
+    let cmd = format!("{} scan --config {}", env!("CARGO_BIN_EXE_fimvt"), t.config().display());
+    let out =
+        std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script (util-linux)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("scanning:") && screen.contains("files"), "{screen}");
+    assert!(screen.contains("baseline scan complete: 500 files"), "{screen}");
+    // Not a terminal: no bar in the output.
+    let out = fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
+    let all = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr_of(&out);
+    assert!(!all.contains("scanning:") && !all.contains('\r'), "{all}");
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    // A key in a world-readable file: a warning is certain to be logged.
+    t.write_config(&format!("{}[virustotal]\napi_key = \"k\"\n", std::fs::read_to_string(t.config()).unwrap()));
+    std::fs::set_permissions(t.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = t.config();
+    let out = fimvt(&["--log-format", "json", "scan", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = stderr_of(&out);
+    let lines: Vec<serde_json::Value> =
+        err.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect();
+    assert!(!lines.is_empty());
+    assert!(lines.iter().any(|v| v["level"] == "WARN"
+        && v["fields"]["message"].as_str().is_some_and(|m| m.contains("readable by every user"))));
+}
