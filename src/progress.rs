@@ -54,7 +54,7 @@ impl Progress {
         let rate = self.bytes as f64 / 1e6 / secs;
         if let Some(bar) = &self.bar {
             bar.set_position(self.files);
-            if self.files % 64 == 0 {
+            if self.files.is_multiple_of(64) {
                 bar.set_message(format!("{:.1} MB at {rate:.0} MB/s", self.bytes as f64 / 1e6));
             }
         } else if self.last_log.elapsed() >= LOG_EVERY {
