@@ -5,6 +5,7 @@ mod golden;
 mod ops;
 mod realtime;
 mod scan;
+mod service;
 mod util;
 mod virustotal;
 mod vt_standin;

@@ -192,6 +192,10 @@ impl Daemon {
         wait_until(secs, &format!("{needle:?} in the daemon's log"), || self.log().contains(needle));
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
