@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, format_duration, parse_duration};
 use crate::record::unix_now;
-use crate::store::{HistoryFilter, Store};
+use crate::store::{FileVerdict, HistoryFilter, HistoryRow, Store};
 use crate::textutil::{escape_path, json_path};
 use crate::virustotal::Verdict;
 use crate::virustotal::limiter::utc_day;
@@ -106,67 +106,69 @@ fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std::io
     Ok(())
 }
 
-pub fn history(cfg: &Config, filter: &HistoryFilter, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
-    let store = open(cfg)?;
-    let rows = store.history(filter)?;
+/// Prints `rows` as JSON lines or as a table.
+fn print_rows<T>(
+    out: &mut impl Write,
+    as_json: bool,
+    rows: &[T],
+    to_json: impl Fn(&T) -> Value,
+    header: &[&str],
+    to_cells: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<u8> {
     if as_json {
-        for r in &rows {
-            let v = json!({
-                "id": r.id, "alert_id": r.alert_id, "time": local_time(r.time), "unix_time": r.time,
-                "path": json_path(&r.path), "event": r.event, "mode": r.mode,
-                "changed_attributes": if r.changed_attributes.is_empty() { vec![] } else { r.changed_attributes.split(',').collect::<Vec<_>>() },
-                "size": r.size, "md5": r.md5, "sha1": r.sha1, "sha256": r.sha256,
-                "verdict": verdict_json(r.verdict.as_ref()),
-            });
-            writeln!(out, "{v}")?;
+        for r in rows {
+            writeln!(out, "{}", to_json(r))?;
         }
-        return Ok(EXIT_OK);
+    } else {
+        let cells: Vec<Vec<String>> = rows.iter().map(to_cells).collect();
+        table(out, header, &cells)?;
     }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                local_time(r.time),
-                r.event.clone(),
-                r.mode.clone(),
-                r.size.map_or("-".into(), |s| s.to_string()),
-                r.sha256.clone().unwrap_or_else(|| "-".into()),
-                verdict_text(r.verdict.as_ref(), false),
-                escape_path(&r.path),
-            ]
-        })
-        .collect();
-    table(out, &["TIME", "EVENT", "MODE", "SIZE", "SHA256", "VT", "PATH"], &cells)?;
     Ok(EXIT_OK)
 }
 
-pub fn verdicts(cfg: &Config, malicious_only: bool, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
-    let store = open(cfg)?;
-    let rows = store.file_verdicts(malicious_only)?;
-    if as_json {
-        for r in &rows {
-            let v = json!({
-                "path": json_path(&r.path), "sha256": r.sha256, "queued": r.queued,
-                "verdict": verdict_json(r.verdict.as_ref()),
-            });
-            writeln!(out, "{v}")?;
-        }
-        return Ok(EXIT_OK);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let v = r.verdict.as_ref();
-            vec![
-                verdict_text(v, r.queued),
-                v.and_then(|v| v.scan_date.clone()).unwrap_or_else(|| "-".into()),
-                escape_path(&r.path),
-                v.filter(|v| v.found).map_or("-".into(), |v| v.permalink.clone()),
-            ]
+pub fn history(cfg: &Config, filter: &HistoryFilter, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    let rows = open(cfg)?.history(filter)?;
+    let to_json = |r: &HistoryRow| {
+        let changed: Vec<&str> = r.changed_attributes.split(',').filter(|a| !a.is_empty()).collect();
+        json!({
+            "id": r.id, "alert_id": r.alert_id, "time": local_time(r.time), "unix_time": r.time,
+            "path": json_path(&r.path), "event": r.event, "mode": r.mode, "changed_attributes": changed,
+            "size": r.size, "md5": r.md5, "sha1": r.sha1, "sha256": r.sha256,
+            "verdict": verdict_json(r.verdict.as_ref()),
         })
-        .collect();
-    table(out, &["VT", "SCAN DATE", "PATH", "PERMALINK"], &cells)?;
-    Ok(EXIT_OK)
+    };
+    let to_cells = |r: &HistoryRow| {
+        vec![
+            local_time(r.time),
+            r.event.clone(),
+            r.mode.clone(),
+            r.size.map_or("-".into(), |s| s.to_string()),
+            r.sha256.clone().unwrap_or_else(|| "-".into()),
+            verdict_text(r.verdict.as_ref(), false),
+            escape_path(&r.path),
+        ]
+    };
+    print_rows(out, as_json, &rows, to_json, &["TIME", "EVENT", "MODE", "SIZE", "SHA256", "VT", "PATH"], to_cells)
+}
+
+pub fn verdicts(cfg: &Config, malicious_only: bool, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
+    let rows = open(cfg)?.file_verdicts(malicious_only)?;
+    let to_json = |r: &FileVerdict| {
+        json!({
+            "path": json_path(&r.path), "sha256": r.sha256, "queued": r.queued,
+            "verdict": verdict_json(r.verdict.as_ref()),
+        })
+    };
+    let to_cells = |r: &FileVerdict| {
+        let v = r.verdict.as_ref();
+        vec![
+            verdict_text(v, r.queued),
+            v.and_then(|v| v.scan_date.clone()).unwrap_or_else(|| "-".into()),
+            escape_path(&r.path),
+            v.filter(|v| v.found).map_or("-".into(), |v| v.permalink.clone()),
+        ]
+    };
+    print_rows(out, as_json, &rows, to_json, &["VT", "SCAN DATE", "PATH", "PERMALINK"], to_cells)
 }
 
 /// Whether some process holds the data folder's lock, and its pid.
