@@ -520,6 +520,7 @@ impl Writer {
                 };
                 let mut summary = crate::scan::scan(cfg, rec, opts)?;
                 tracing::info!("{summary}");
+                rec.set_state("watches", &summary.realtime_folders.to_string())?;
                 let deferred = std::mem::take(&mut summary.deferred);
                 if !deferred.is_empty() {
                     tracing::debug!(

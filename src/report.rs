@@ -206,6 +206,8 @@ pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Resu
     let watched = state("watched").map(|s| s.0).unwrap_or_default();
     let unwatched = state("unwatched").map(|s| s.0).unwrap_or_default();
     let count = |s: &str| s.lines().filter(|l| !l.is_empty()).count();
+    // Folders under the watched roots at the last scan: notify holds one watch each.
+    let watches = state("watches").and_then(|s| s.0.parse::<u64>().ok()).filter(|_| running);
     let last = store.last_scan()?;
     let vt = if !cfg.virustotal.enabled {
         "off ([virustotal] enabled = false)".to_string()
@@ -238,6 +240,7 @@ pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Resu
             "files": files,
             "directories": {"configured": cfg.directories.len(), "realtime": realtime,
                             "watched": count(&watched), "unwatched": count(&unwatched)},
+            "watches": watches,
             "last_scan": last.as_ref().map(|l| json!({
                 "kind": l.kind, "started": l.started, "finished": l.finished,
                 "seconds": l.finished.map(|f| f - l.started), "files": l.files, "added": l.added,
@@ -272,7 +275,12 @@ pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Resu
         ("monitored", format!("{files} files in {} folders ({realtime} realtime)", cfg.directories.len())),
         (
             "watches",
-            format!("{} realtime folders watched, {} unwatched (scanned only)", count(&watched), count(&unwatched)),
+            format!(
+                "{} inotify watches (one per folder) under {} realtime roots, {} roots unwatched (scanned only)",
+                watches.map_or("?".into(), |w| w.to_string()),
+                count(&watched),
+                count(&unwatched)
+            ),
         ),
         ("last scan", last_text),
         ("virustotal", vt),

@@ -30,6 +30,8 @@ pub struct ScanSummary {
     pub baseline: bool,
     /// Files recorded without hashes because they exceed `max_file_size`.
     pub unhashed: u64,
+    /// Folders walked under `realtime` roots: each holds one inotify watch.
+    pub realtime_folders: u64,
     /// Files changed so recently that they may still be being written: not
     /// recorded by this scan (only when the caller asked to defer them).
     pub deferred: Vec<PathBuf>,
@@ -83,7 +85,10 @@ enum Outcome {
     /// A folder could not be walked (or a symlink loop was found).
     WalkError(String),
     /// The walk is over: this many files were sent (read or unchanged).
-    WalkDone(u64),
+    WalkDone {
+        files: u64,
+        realtime_folders: u64,
+    },
 }
 
 /// How a scan runs.
@@ -151,7 +156,7 @@ fn walk(
     work: Sender<Work>,
     out: Sender<Outcome>,
 ) -> HashMap<PathBuf, StatKey> {
-    let mut sent_files = 0u64;
+    let (mut sent_files, mut realtime_folders) = (0u64, 0u64);
     for (d, dir) in cfg.directories.iter().enumerate() {
         let walker = walkdir::WalkDir::new(&dir.path).follow_links(dir.follow_symlinks).into_iter();
         let walker = walker.filter_entry(|e| {
@@ -179,6 +184,10 @@ fn walk(
                     continue;
                 }
             };
+            if entry.file_type().is_dir() {
+                realtime_folders += u64::from(dir.realtime);
+                continue;
+            }
             if !matches!(cfg.classify(entry.path(), entry.file_type()), Verdict::File { dir } if dir == d) {
                 continue;
             }
@@ -204,7 +213,7 @@ fn walk(
             }
         }
     }
-    let _ = out.send(Outcome::WalkDone(sent_files));
+    let _ = out.send(Outcome::WalkDone { files: sent_files, realtime_folders });
     index
 }
 
@@ -249,12 +258,12 @@ impl Writer<'_> {
                 Outcome::Unchanged { size, .. } => p.file_done(*size),
                 Outcome::Read { result: Ok((md, _)), .. } => p.file_done(md.len()),
                 Outcome::Read { result: Err(_), .. } => p.file_done(0),
-                Outcome::WalkDone(n) => p.set_total(*n),
+                Outcome::WalkDone { files, .. } => p.set_total(*files),
                 Outcome::WalkError(_) => {}
             }
         }
         match outcome {
-            Outcome::WalkDone(_) => {}
+            Outcome::WalkDone { realtime_folders, .. } => self.summary.realtime_folders = realtime_folders,
             Outcome::Unchanged { path, size } => {
                 self.summary.totals.files += 1;
                 self.summary.totals.bytes += size;

@@ -99,6 +99,7 @@ fn verdicts_status_and_lookup_with_the_daemon_running_and_stopped() {
     assert_eq!(s["daemon"]["running"], true, "{s}");
     assert_eq!(s["files"], 2);
     assert_eq!(s["directories"]["watched"], 1);
+    assert_eq!(s["watches"], 1, "one folder, one watch (at the start-up scan)");
     assert_eq!(s["virustotal"]["state"], "ok");
     assert_eq!(s["virustotal"]["requests_this_minute"], 2);
     assert_eq!(s["virustotal"]["requests_per_minute"], 1000);
