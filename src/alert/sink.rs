@@ -33,8 +33,11 @@ pub struct AlertSink {
     dirty: bool,
 }
 
-/// Opens `name` in `dir` for appending, not readable by others, and ends a line a
-/// crash may have left torn so the next alert starts on a line of its own.
+/// Opens `name` in `dir` for appending, not readable by others. A crash in the
+/// middle of writing an alert can leave it torn at the end of the file; such an
+/// alert was never committed (alerts are synced before their commit), so it is
+/// cut off here and raised again when the change is found again. Every alert
+/// left in the file is whole, and every line of alerts.json parses.
 fn open_append(dir: &Path, name: &str) -> io::Result<(File, u64)> {
     let path = dir.join(name);
     let mut f = OpenOptions::new()
@@ -46,17 +49,42 @@ fn open_append(dir: &Path, name: &str) -> io::Result<(File, u64)> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display())))?;
-    let mut len = f.metadata()?.len();
-    if len > 0 {
-        let mut last = [0u8; 1];
-        f.seek(SeekFrom::Start(len - 1))?;
-        f.read_exact(&mut last)?;
-        if last[0] != b'\n' {
-            f.write_all(b"\n")?;
-            len += 1;
-        }
+    let len = f.metadata()?.len();
+    // An alert is a few KiB at most: the last 1 MiB holds any torn one whole.
+    let start = len.saturating_sub(1 << 20);
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(start))?;
+    f.read_to_end(&mut tail)?;
+    let keep = start + complete_prefix(name, &tail) as u64;
+    if keep < len {
+        tracing::warn!(file = %path.display(), bytes = len - keep, "removing an alert torn by a crash; it will be raised again");
+        f.set_len(keep)?;
     }
-    Ok((f, len))
+    Ok((f, keep))
+}
+
+/// How much of `tail` (the end of an alert file) is whole alerts.
+fn complete_prefix(name: &str, tail: &[u8]) -> usize {
+    // First, whole lines only.
+    let lines = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if name == ALERTS_JSON {
+        return lines;
+    }
+    let tail = &tail[..lines];
+    // alerts.log: the last alert starts at the last "** Alert " line; it is whole
+    // if it ends with its blank line and, for a FIM alert, has its Attributes block.
+    let Some(last) = find_last_header(tail) else {
+        return tail.len(); // no header in view: nothing to judge, leave it
+    };
+    let alert = &tail[last..];
+    let fim = alert.windows(9).any(|w| w == b"\nRule: 55");
+    let whole = alert.ends_with(b"\n\n") && (!fim || alert.windows(13).any(|w| w == b"\nAttributes:\n"));
+    if whole { tail.len() } else { last }
+}
+
+fn find_last_header(tail: &[u8]) -> Option<usize> {
+    const HEADER: &[u8] = b"** Alert ";
+    (0..tail.len()).rev().find(|&i| tail[i..].starts_with(HEADER) && (i == 0 || tail[i - 1] == b'\n'))
 }
 
 impl AlertSink {
@@ -134,5 +162,37 @@ impl Drop for AlertSink {
         // Best effort: an explicit `sync` is what callers rely on.
         let _ = self.log.flush();
         let _ = self.json.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHOLE_FIM: &[u8] = b"** Alert 1.0: - ossec,\n2026 Nov 27 18:06:04 h->syscheck\nRule: 554 (level 5) -> 'File added to the system.'\nFile '/w/a' added\nMode: realtime\n\nAttributes:\n - Size: 1\n\n";
+
+    #[test]
+    fn a_torn_alert_at_the_end_is_cut_off() {
+        let two = [WHOLE_FIM, WHOLE_FIM].concat();
+        assert_eq!(complete_prefix(ALERTS_LOG, &two), two.len(), "whole alerts stay");
+        for cut in [WHOLE_FIM.len() + 5, WHOLE_FIM.len() + 80, WHOLE_FIM.len() + 99] {
+            assert_eq!(complete_prefix(ALERTS_LOG, &two[..cut]), WHOLE_FIM.len(), "cut at {cut}");
+        }
+        assert_eq!(complete_prefix(ALERTS_JSON, b"{\"a\":1}\n{\"a\":"), 8);
+        assert_eq!(complete_prefix(ALERTS_JSON, b""), 0);
+    }
+
+    #[test]
+    fn reopening_a_file_with_a_torn_alert_repairs_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = [WHOLE_FIM, WHOLE_FIM].concat();
+        std::fs::write(dir.path().join(ALERTS_LOG), &whole[..whole.len() - 30]).unwrap();
+        std::fs::write(dir.path().join(ALERTS_JSON), b"{\"id\":\"1.0\"}\n{\"id\":\"1.").unwrap();
+        let identity = Identity { hostname: "h".into(), agent_id: "000".into(), agent_name: "h".into() };
+        let sink = AlertSink::open(dir.path(), identity).unwrap();
+        assert_eq!(sink.log_len, WHOLE_FIM.len() as u64, "the next alert id starts where the whole ones end");
+        drop(sink);
+        assert_eq!(std::fs::read(dir.path().join(ALERTS_LOG)).unwrap(), WHOLE_FIM);
+        assert_eq!(std::fs::read(dir.path().join(ALERTS_JSON)).unwrap(), b"{\"id\":\"1.0\"}\n");
     }
 }
