@@ -238,6 +238,9 @@ struct Coalescer<'a> {
     degraded: bool,
 }
 
+/// Pause after a batch could not be recorded, before trying again with a scan.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
 /// When a new folder is walked the second time (see `Coalescer::walk_new_folder`).
 const REWALK_AFTER: Duration = Duration::from_millis(50);
 
@@ -476,21 +479,41 @@ impl Writer {
     fn run(mut self, rx: Receiver<Msg>) -> Result<(), RecordError> {
         let mut acks = Vec::new();
         while let Ok(msg) = rx.recv() {
-            self.handle(msg, &mut acks)?;
-            for msg in rx.try_iter().take(4096) {
-                self.handle(msg, &mut acks)?;
+            let batch = self.batch(msg, &rx, &mut acks);
+            if let Err(e) = &batch {
+                // A full disk, say. Undo the batch whole; what it recorded is found
+                // again by a full scan once writing works, so nothing is lost.
+                tracing::error!(
+                    "cannot record changes: {e}; the database and alert files are left as they were, \
+                     and a full scan will report what was missed once writing works again"
+                );
+                if let Err(e) = self.rec.recover() {
+                    tracing::error!("cannot repair the alert files yet: {e}");
+                }
+                std::thread::sleep(RETRY_AFTER_FAILURE);
+                let _ = self.ctrl.send(Control::Scan);
             }
-            self.rec.commit()?;
             if let Some((_, link)) = &self.vt {
+                // Answered or not, the worker may ask these again: an unrecorded
+                // answer left its hash in the queue.
                 for sha in acks.drain(..) {
                     link.ack(sha);
                 }
-                if self.rec.take_queued() {
+                if batch.is_ok() && self.rec.take_queued() {
                     link.wake();
                 }
             }
         }
         self.rec.set_state("stopped", &crate::record::unix_now().to_string())?;
+        self.rec.commit()
+    }
+
+    /// Handles `first` and whatever else is queued, then commits.
+    fn batch(&mut self, first: Msg, rx: &Receiver<Msg>, acks: &mut Vec<String>) -> Result<(), RecordError> {
+        self.handle(first, acks)?;
+        for msg in rx.try_iter().take(4096) {
+            self.handle(msg, acks)?;
+        }
         self.rec.commit()
     }
 

@@ -240,6 +240,17 @@ impl Recorder {
         Ok(())
     }
 
+    /// After a failed batch (a full disk, say): the transaction is abandoned and
+    /// the alert files cut back to their last synced state. Nothing half-done
+    /// stays; the caller rescans to find the changes again.
+    pub fn recover(&mut self) -> Result<(), RecordError> {
+        self.store.rollback();
+        self.in_transaction = false;
+        self.pending = 0;
+        self.vt_queued = false;
+        self.sink.recover().map_err(RecordError::Alerts)
+    }
+
     /// Reopens alerts.log and alerts.json (after logrotate moved them).
     pub fn reopen_alerts(&mut self) -> Result<(), RecordError> {
         self.commit()?;

@@ -31,6 +31,8 @@ pub struct AlertSink {
     fired: HashMap<u32, u64>,
     /// Alerts written since the last `sync`.
     dirty: bool,
+    /// Lengths of both files at the last successful `sync`: all whole alerts.
+    synced: (u64, u64),
 }
 
 /// Opens `name` in `dir` for appending, not readable by others. A crash in the
@@ -90,8 +92,9 @@ fn find_last_header(tail: &[u8]) -> Option<usize> {
 impl AlertSink {
     pub fn open(dir: &Path, identity: Identity) -> io::Result<AlertSink> {
         let (log, log_len) = open_append(dir, ALERTS_LOG)?;
-        let (json, _) = open_append(dir, ALERTS_JSON)?;
+        let (json, json_len) = open_append(dir, ALERTS_JSON)?;
         Ok(AlertSink {
+            synced: (log_len, json_len),
             dir: dir.to_path_buf(),
             identity,
             log: BufWriter::with_capacity(256 << 10, log),
@@ -142,6 +145,27 @@ impl AlertSink {
         self.log.get_ref().sync_data()?;
         self.json.get_ref().sync_data()?;
         self.dirty = false;
+        self.synced = (self.log.get_ref().metadata()?.len(), self.json.get_ref().metadata()?.len());
+        Ok(())
+    }
+
+    /// After a failed write or sync (a full disk): forgets the alerts not synced
+    /// yet and cuts both files back to their last synced length, so no partial
+    /// alert stays. The changes those alerts reported were not committed either;
+    /// they are found and alerted again.
+    pub fn recover(&mut self) -> io::Result<()> {
+        let (log_len, json_len) = self.synced;
+        // into_parts hands the files back without flushing what is buffered.
+        let (log, _) =
+            std::mem::replace(&mut self.log, BufWriter::new(open_append(&self.dir, ALERTS_LOG)?.0)).into_parts();
+        let (json, _) =
+            std::mem::replace(&mut self.json, BufWriter::new(open_append(&self.dir, ALERTS_JSON)?.0)).into_parts();
+        log.set_len(log_len)?;
+        json.set_len(json_len)?;
+        self.log = BufWriter::with_capacity(256 << 10, log);
+        self.json = BufWriter::with_capacity(256 << 10, json);
+        self.log_len = log_len;
+        self.dirty = false;
         Ok(())
     }
 
@@ -149,10 +173,11 @@ impl AlertSink {
     pub fn reopen(&mut self) -> io::Result<()> {
         self.sync()?;
         let (log, log_len) = open_append(&self.dir, ALERTS_LOG)?;
-        let (json, _) = open_append(&self.dir, ALERTS_JSON)?;
+        let (json, json_len) = open_append(&self.dir, ALERTS_JSON)?;
         self.log = BufWriter::with_capacity(256 << 10, log);
         self.json = BufWriter::with_capacity(256 << 10, json);
         self.log_len = log_len;
+        self.synced = (log_len, json_len);
         Ok(())
     }
 }

@@ -151,6 +151,14 @@ impl Store {
         Ok(())
     }
 
+    /// Abandons the open transaction, if SQLite has not already (it rolls back by
+    /// itself on some errors, such as a full disk).
+    pub fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
     /// Every known path with the stat fields that decide whether to re-read it.
     pub fn stat_index(&self) -> Result<HashMap<PathBuf, StatKey>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT path, size, mode, uid, gid, inode, mtime_ns, ctime_ns FROM files")?;

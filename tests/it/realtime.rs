@@ -364,3 +364,52 @@ fn kill_9_in_the_middle_of_a_burst_loses_nothing() {
         "both files hold the same whole alerts"
     );
 }
+
+/// Unmounts a test's tmpfs whatever happens.
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_said_clearly_and_caught_up_once_space_is_back() {
+    // The data folder on a 1 MiB tmpfs (CI runs as root and can mount one).
+    let t = tree("");
+    let data = t.dir.path().join("var");
+    std::fs::create_dir_all(&data).unwrap();
+    let status =
+        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&data).status();
+    assert!(status.is_ok_and(|s| s.success()), "mounting a tmpfs needs root, as in CI");
+    let _umount = Mount(data.clone());
+    let d = Daemon::start(&t);
+    for i in 0..600 {
+        t.write(
+            &format!("full/{}/a-rather-long-file-name-to-fill-the-disk-sooner-{i:04}.bin", i % 6),
+            format!("{i}").as_bytes(),
+        );
+    }
+    d.wait_log(60, "cannot record changes");
+    let log = d.log();
+    assert!(log.contains("disk is full") || log.contains("No space left on device"), "{log}");
+    // Space is back: the next retry's scan reports everything that was missed.
+    let status = std::process::Command::new("mount").args(["-o", "remount,size=64m"]).arg(&data).status().unwrap();
+    assert!(status.success());
+    wait_until(60, "600 files recorded", || {
+        let seen: std::collections::HashSet<String> = t
+            .alerts_json()
+            .iter()
+            .filter(|a| a["rule"]["id"] == "554")
+            .map(|a| a["syscheck"]["path"].as_str().unwrap().to_string())
+            .collect();
+        seen.len() == 600
+    });
+    d.stop();
+    let db = t.db();
+    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    let n: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 600);
+}
