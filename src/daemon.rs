@@ -185,6 +185,8 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         scan_queued,
         next_scan: Instant::now() + scan_period(&cfg, !watch.unwatched.is_empty()),
         degraded: !watch.unwatched.is_empty(),
+        watch,
+        missing_roots: Vec::new(),
     };
     drop(msg_tx);
     co.run(&event_rx, &ctrl_rx);
@@ -192,7 +194,6 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
     // Shutdown order: no new events; checkers finish what was dispatched; the
     // signal thread goes (it holds a sender too); the writer records what is
     // left, commits, and ends when its channel is empty and closed.
-    drop(watch);
     drop(co);
     for h in checker_handles {
         let _ = h.join();
@@ -236,6 +237,9 @@ struct Coalescer<'a> {
     next_scan: Instant,
     /// Some folder could not be watched: scans run at least every `DEGRADED_PERIOD`.
     degraded: bool,
+    watch: watch::Watch,
+    /// Realtime roots that were deleted: watched again when they reappear.
+    missing_roots: Vec<PathBuf>,
 }
 
 /// Pause after a batch could not be recorded, before trying again with a scan.
@@ -260,7 +264,11 @@ impl Coalescer<'_> {
                 .flatten()
                 .map(|Reverse((t, _))| *t)
                 .fold(self.next_scan, Instant::min);
-            let timeout = next.saturating_duration_since(now);
+            let mut timeout = next.saturating_duration_since(now);
+            if !self.missing_roots.is_empty() {
+                // Poll for a deleted folder's return (it has no watch to tell us).
+                timeout = timeout.min(Duration::from_millis(200));
+            }
             select! {
                 recv(events) -> ev => {
                     let Ok(ev) = ev else { return };
@@ -286,6 +294,7 @@ impl Coalescer<'_> {
                 },
                 default(timeout) => {}
             }
+            self.rewatch_returned_roots();
             if self.lost.swap(false, Ordering::SeqCst) {
                 self.request_scan("fimvt's event queue was full; events were dropped");
             }
@@ -294,6 +303,24 @@ impl Coalescer<'_> {
                 self.request_scan("periodic");
             }
             self.dispatch_due();
+        }
+    }
+
+    /// Watches and walks the deleted monitored folders that exist again.
+    fn rewatch_returned_roots(&mut self) {
+        let back: Vec<PathBuf> = self.missing_roots.iter().filter(|p| p.is_dir()).cloned().collect();
+        for root in back {
+            self.missing_roots.retain(|p| p != &root);
+            match self.watch.rewatch(&root) {
+                Ok(()) => {
+                    tracing::info!(folder = %escape_path(&root), "a monitored folder is back; watching it again");
+                    self.walk_new_folder(&root, ScanMode::Realtime, Instant::now());
+                }
+                Err(e) => {
+                    tracing::warn!(folder = %escape_path(&root), "cannot watch the returned folder: {e}; scans cover it");
+                    self.request_scan("a monitored folder came back");
+                }
+            }
         }
     }
 
@@ -328,6 +355,15 @@ impl Coalescer<'_> {
     }
 
     fn path_event(&mut self, path: PathBuf, urgency: Urgency, mode: ScanMode, now: Instant) {
+        // A monitored folder itself vanished: its files are reported gone below,
+        // and it is watched again as soon as it comes back.
+        if self.cfg.directories.iter().any(|d| d.realtime && d.path == path)
+            && std::fs::symlink_metadata(&path).is_err()
+            && !self.missing_roots.contains(&path)
+        {
+            tracing::warn!(folder = %escape_path(&path), "a monitored folder was deleted; watching for it to return");
+            self.missing_roots.push(path.clone());
+        }
         // A folder that appeared: what it already holds was created before its watch
         // existed, so walk it. Its files may still be being written: let them settle.
         if let Ok(md) = std::fs::symlink_metadata(&path)

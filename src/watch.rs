@@ -43,7 +43,7 @@ pub enum WatchEvent {
 
 /// The running watcher; dropping it stops the watches.
 pub struct Watch {
-    _watcher: RecommendedWatcher,
+    watcher: RecommendedWatcher,
     /// Folders that could not be (fully) watched: covered by periodic scans only.
     pub unwatched: Vec<PathBuf>,
 }
@@ -107,7 +107,15 @@ pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> not
             unwatched.push(dir.path.clone());
         }
     }
-    Ok(Watch { _watcher: watcher, unwatched })
+    Ok(Watch { watcher, unwatched })
+}
+
+impl Watch {
+    /// Watches a monitored folder again after it was deleted and re-created (its
+    /// old watch died with it).
+    pub fn rewatch(&mut self, root: &std::path::Path) -> notify::Result<()> {
+        self.watcher.watch(root, RecursiveMode::Recursive)
+    }
 }
 
 #[cfg(test)]

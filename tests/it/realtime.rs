@@ -413,3 +413,21 @@ fn a_full_disk_is_said_clearly_and_caught_up_once_space_is_back() {
     let n: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 600);
 }
+
+#[test]
+fn a_monitored_folder_deleted_and_recreated_is_watched_again() {
+    let t = tree("");
+    let old = t.write("old.txt", b"before");
+    let d = Daemon::start(&t);
+    std::fs::remove_dir_all(t.root()).unwrap();
+    assert_eq!(rule(&wait_alert(&t, &old, 1)), "553");
+    d.wait_log(30, "a monitored folder was deleted");
+    std::fs::create_dir(t.dir.path().join("watched")).unwrap();
+    d.wait_log(30, "watching it again");
+    // Realtime works again: a file created now is alerted by its own event.
+    let new = t.write("new.txt", b"after");
+    assert_eq!(rule(&wait_alert(&t, &new, 1)), "554");
+    let later = t.write("sub/later.txt", b"later still");
+    assert_eq!(rule(&wait_alert(&t, &later, 1)), "554");
+    d.stop();
+}
