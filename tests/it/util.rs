@@ -140,7 +140,7 @@ pub fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
 
 /// A running `fimvt run` on a tree; killed if a test fails before stopping it.
 pub struct Daemon {
-    child: std::process::Child,
+    child: std::cell::RefCell<std::process::Child>,
     log: PathBuf,
 }
 
@@ -181,30 +181,36 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start fimvt run");
-        Daemon { child, log }
+        Daemon { child: std::cell::RefCell::new(child), log }
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits for `needle` in the log; fails at once if the daemon has exited.
     pub fn wait_log(&self, secs: u64, needle: &str) {
-        wait_until(secs, &format!("{needle:?} in the daemon's log"), || self.log().contains(needle));
+        wait_until(secs, &format!("{needle:?} in the daemon's log"), || {
+            if let Ok(Some(status)) = self.child.borrow_mut().try_wait() {
+                panic!("fimvt run exited ({status}) before logging {needle:?}:\n{}", self.log());
+            }
+            self.log().contains(needle)
+        });
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.borrow().id()
     }
 
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on our own child's pid.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, sig) }, 0);
     }
 
     /// SIGTERM, then waits for a clean exit: all pending work is recorded by then.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
         self.signal(libc::SIGTERM);
-        let status = self.child.wait().unwrap();
+        let status = self.child.borrow_mut().wait().unwrap();
         let log = self.log();
         assert!(status.success(), "fimvt run exited with {status}:\n{log}");
         assert!(log.contains("stopped cleanly"), "{log}");
@@ -214,7 +220,8 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = self.child.borrow_mut();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }

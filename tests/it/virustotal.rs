@@ -363,3 +363,37 @@ fn a_one_shot_scan_queues_its_lookups_for_the_daemon() {
         t.alerts_json().into_iter().filter(|a| a["syscheck"]["path"] == f.to_str().unwrap()).collect();
     assert_eq!(vt_alerts_for(&t, &f)[0]["data"]["virustotal"]["source"]["alert_id"], fim[0]["id"]);
 }
+
+#[test]
+fn faults_from_virustotal_never_stop_fim_and_the_queue_resumes() {
+    let vt = StandIn::start(found(0));
+    vt.script([
+        Reply::Reset,
+        Reply::Slow(Duration::from_secs(3), Box::new(found(0))), // beyond the 1 s timeout
+        Reply::Status(500, "Internal Server Error"),
+        Reply::RateLimited(Some(1)),
+        Reply::RateLimited(Some(1)),
+        Reply::RateLimited(Some(1)),
+        Reply::Drip, // slower than the timeout allows
+        Reply::Huge, // capped, not read whole
+        Reply::Truncated,
+        Reply::Garbage,
+    ]);
+    let t = tree(&vt, "concurrency = 1\ntimeout = \"1s\"\nmax_retries = 50");
+    let d = Daemon::start(&t);
+    let first = t.write("first.exe", b"asked through every fault");
+    // FIM goes on meanwhile.
+    for i in 0..5 {
+        let f = t.write(&format!("during{i}.txt"), format!("{i}").as_bytes());
+        wait_until(5, "a FIM alert while VirusTotal misbehaves", || {
+            t.alerts_log().contains(&format!("{}' added", f.display()))
+        });
+    }
+    assert_eq!(rule(&wait_vt(&t, &first)), "87104", "answered once the faults are over");
+    wait_until(60, "every verdict", || vt_alerts(&t).iter().filter(|a| rule(a) != "87101").count() >= 6);
+    let log = d.stop();
+    assert_eq!(vt_alerts(&t).iter().filter(|a| rule(a) == "87101").count(), 1, "one 87101 for the storm");
+    assert!(!log.contains("panicked"), "{log}");
+    let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
+    assert_eq!(queued, 0);
+}

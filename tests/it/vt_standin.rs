@@ -27,6 +27,12 @@ pub enum Reply {
     Truncated,
     /// 200 with an HTML body.
     Garbage,
+    /// Closes the connection without a word.
+    Reset,
+    /// A valid report, one byte every 50 ms.
+    Drip,
+    /// 200 announcing a 2 GB body, and streaming it for as long as it is read.
+    Huge,
 }
 
 #[derive(Clone, Debug)]
@@ -178,6 +184,38 @@ fn respond(conn: &mut TcpStream, hash: &str, reply: Reply) {
             error("QuotaExceededError", "Quota exceeded"),
             after.map(|s| format!("Retry-After: {s}\r\n")).unwrap_or_default(),
         ),
+        Reply::Reset => {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        Reply::Drip => {
+            let body = format!(
+                r#"{{"data": {{"id": "{hash}", "attributes": {{"last_analysis_stats": {{"undetected": 60}}}}}}}}"#
+            );
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            for b in body.bytes() {
+                if conn.write_all(&[b]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return;
+        }
+        Reply::Huge => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2000000000\r\nConnection: close\r\n\r\n";
+            let _ = conn.write_all(head.as_bytes());
+            let chunk = vec![b' '; 64 << 10];
+            for _ in 0..(2_000_000_000 / chunk.len()) {
+                if conn.write_all(&chunk).is_err() {
+                    return; // the client stopped reading: what fimvt should do
+                }
+            }
+            return;
+        }
         Reply::Truncated => {
             (200, "OK", format!(r#"{{"data": {{"id": "{hash}", "attributes": {{"last_analysis_st"#), String::new())
         }
