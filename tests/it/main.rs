@@ -1,6 +1,7 @@
 //! fimvt's integration tests: one binary, with shared helpers in `util`.
 
 mod cli;
+mod faults;
 mod golden;
 mod ops;
 mod realtime;
