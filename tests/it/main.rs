@@ -2,6 +2,7 @@
 
 mod cli;
 mod faults;
+mod fuzz;
 mod golden;
 mod ops;
 mod realtime;
