@@ -397,3 +397,30 @@ fn faults_from_virustotal_never_stop_fim_and_the_queue_resumes() {
     let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
     assert_eq!(queued, 0);
 }
+
+#[test]
+fn kill_9_with_a_lookup_backlog_loses_no_lookup_and_asks_no_answered_hash_again() {
+    let vt = StandIn::start(Reply::Slow(Duration::from_millis(100), Box::new(found(0))));
+    let t = tree(&vt, "concurrency = 1");
+    let d = Daemon::start(&t);
+    let files: Vec<_> = (0..30).map(|i| t.write(&format!("b{i}.bin"), format!("backlog {i}").as_bytes())).collect();
+    wait_until(30, "some verdicts", || vt_alerts(&t).len() >= 8);
+    d.signal(libc::SIGKILL);
+    drop(d);
+    let answered: Vec<String> = {
+        let db = t.db();
+        let mut stmt = db.prepare("SELECT sha256 FROM vt_verdicts").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert!(!answered.is_empty());
+    let d = Daemon::start(&t);
+    wait_until(60, "the backlog to drain", || {
+        t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get::<_, i64>(0)).unwrap() == 0
+    });
+    d.stop();
+    for sha in &answered {
+        assert_eq!(vt.asked(sha), 1, "{sha} was answered before the kill and asked again");
+    }
+    let verdicts: i64 = t.db().query_row("SELECT count(*) FROM vt_verdicts", [], |r| r.get(0)).unwrap();
+    assert_eq!(verdicts as usize, files.len(), "every queued lookup completed");
+}
