@@ -157,6 +157,48 @@ mod tests {
     }
 
     #[test]
+    fn a_file_rewritten_while_read_is_never_recorded_half_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("moving");
+        std::fs::write(&f, vec![1u8; 4 << 20]).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (f, stop) = (f.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u8;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    n = n % 4 + 1; // four versions: 1, 2, 3, 4
+                    // Replace it (a new inode) or rewrite it in place, in turn.
+                    if n.is_multiple_of(2) {
+                        let tmp = f.with_extension("tmp");
+                        std::fs::write(&tmp, vec![n; 4 << 20]).unwrap();
+                        std::fs::rename(&tmp, &f).unwrap();
+                    } else {
+                        std::fs::write(&f, vec![n; 4 << 20]).unwrap();
+                    }
+                }
+            })
+        };
+        let versions: Vec<String> = (1..=4u8).map(|b| digest_bytes(&vec![b; 4 << 20]).sha256).collect();
+        let mut buf = vec![0u8; READ_BUF];
+        for _ in 0..20 {
+            match hash_file(&f, false, u64::MAX, &mut buf) {
+                // Whatever was accepted is one whole version: 4 MiB of a single byte.
+                Ok((md, Some(d))) if md.len() == 4 << 20 => {
+                    assert!(versions.contains(&d.sha256), "a torn read was accepted")
+                }
+                // Caught mid-rewrite, between truncate and write: a shorter, still consistent file.
+                Ok((md, Some(_))) => assert!(md.len() < 4 << 20),
+                Ok((_, None)) => unreachable!("no size limit"),
+                Err(HashError::KeptChanging | HashError::Vanished) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+    }
+
+    #[test]
     fn hash_file_refuses_symlinks_and_fifos_and_skips_large_files() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("f");
