@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-const WINDOW: Duration = Duration::from_secs(60);
+/// VirusTotal counts requests per 60 s as they arrive; ours leave a little
+/// earlier or later depending on the network. A one-second margin keeps its
+/// count within the limit whatever the jitter (measured: up to ~3 ms), for 1.6%
+/// of the throughput.
+const WINDOW: Duration = Duration::from_secs(61);
 
 pub struct Limiter {
     per_minute: usize,
@@ -110,18 +114,22 @@ mod tests {
     async fn never_more_than_the_rate_in_any_sixty_seconds() {
         let mut l = Limiter::new(4, 500, &[], 0, NOON);
         let made = drive(&mut l, 600).await;
-        assert_eq!(made.len(), 40, "4 a minute for 10 minutes");
+        assert_eq!(made.len(), 40, "4 a minute for 10 minutes (with the margin, the last 4 in the 10th)");
         for (i, t) in made.iter().enumerate() {
-            let in_window = made[i..].iter().take_while(|u| u.duration_since(*t) < WINDOW).count();
+            let sixty = Duration::from_secs(60);
+            let in_window = made[i..].iter().take_while(|u| u.duration_since(*t) < sixty).count();
             assert!(in_window <= 4, "{in_window} requests within 60 s of request {i}");
+            if let Some(next) = made.get(i + 4) {
+                assert!(next.duration_since(*t) >= sixty + Duration::from_millis(900), "the margin holds");
+            }
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_premium_rate_is_used_fully() {
         let mut l = Limiter::new(1000, 1_000_000, &[], 0, NOON);
-        let made = drive(&mut l, 300).await;
-        assert_eq!(made.len(), 5000);
+        let made = drive(&mut l, 305).await;
+        assert_eq!(made.len(), 5000, "98% of the nominal rate: 1000 per 61 s");
     }
 
     #[tokio::test(start_paused = true)]
@@ -131,7 +139,7 @@ mod tests {
         assert_eq!(l.used_this_minute(), 2, "the 70 s old request is out of the window");
         assert_eq!(l.check(NOON), Permit::Now);
         l.take();
-        assert_eq!(l.check(NOON), Permit::At(Instant::now() + Duration::from_secs(40)));
+        assert_eq!(l.check(NOON), Permit::At(Instant::now() + Duration::from_secs(41)));
     }
 
     #[tokio::test(start_paused = true)]
