@@ -221,8 +221,10 @@ fn respond(conn: &mut TcpStream, hash: &str, reply: Reply) {
         }
         Reply::Garbage => (200, "OK", "<html><body>Bad gateway</body></html>".to_string(), String::new()),
     };
+    // A proxy's error page comes as HTML: the wrong content type as well as the wrong body.
+    let content_type = if body.starts_with('<') { "text/html" } else { "application/json" };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     );
     let _ = conn.write_all(head.as_bytes());
