@@ -75,18 +75,6 @@ impl FileState {
         }
     }
 
-    pub fn stat_key(&self) -> StatKey {
-        StatKey {
-            size: self.size,
-            mode: self.mode,
-            uid: self.uid,
-            gid: self.gid,
-            inode: self.inode,
-            mtime_ns: self.mtime_ns,
-            ctime_ns: self.ctime_ns,
-        }
-    }
-
     /// Permissions as Wazuh prints them: `rw-r--r--`, with `s`/`S`/`t`/`T` for the
     /// set-id and sticky bits as `ls` shows them.
     pub fn perm(&self) -> String {

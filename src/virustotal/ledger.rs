@@ -117,10 +117,6 @@ impl Ledger {
         })
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Reopens integration.log (logrotate).
     pub fn reopen(&mut self) -> io::Result<()> {
         self.log = open_log(&self.dir)?;

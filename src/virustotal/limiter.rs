@@ -76,12 +76,9 @@ impl Limiter {
         self.used_today += 1;
     }
 
-    pub fn used_this_minute(&self) -> usize {
+    #[cfg(test)]
+    fn used_this_minute(&self) -> usize {
         self.recent.len()
-    }
-
-    pub fn used_today(&self) -> u32 {
-        self.used_today
     }
 }
 
