@@ -128,8 +128,6 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
             scan_queued: scan_queued.clone(),
             ctrl: ctrl_tx.clone(),
             vt: ledger.zip(vt_worker.as_ref().map(|h| h.link())),
-            vt_held: Vec::new(),
-            vt_last: Instant::now(),
         };
         std::thread::Builder::new().name("writer".into()).spawn(move || w.run(msg_rx))?
     };
@@ -243,9 +241,6 @@ struct Coalescer<'a> {
     /// Realtime roots that were deleted: watched again when they reappear.
     missing_roots: Vec<PathBuf>,
 }
-
-/// How long VirusTotal answers may wait to be recorded together.
-const VT_BATCH: Duration = Duration::from_millis(100);
 
 /// Pause after a batch could not be recorded, before trying again with a scan.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
@@ -511,9 +506,6 @@ struct Writer {
     ctrl: Sender<Control>,
     /// VirusTotal, when on: the writer's side and the worker's link.
     vt: Option<(Ledger, Link)>,
-    /// VirusTotal messages held back to be recorded together (see `VT_BATCH`).
-    vt_held: Vec<VtMsg>,
-    vt_last: Instant,
 }
 
 impl Writer {
@@ -522,94 +514,46 @@ impl Writer {
     /// recorded and wakes the worker if anything was queued.
     fn run(mut self, rx: Receiver<Msg>) -> Result<(), RecordError> {
         let mut acks = Vec::new();
-        loop {
-            // With VirusTotal messages held back, wake in time to record them.
-            let msg = if self.vt_held.is_empty() {
-                rx.recv().ok()
-            } else {
-                match rx.recv_timeout(VT_BATCH.saturating_sub(self.vt_last.elapsed())) {
-                    Ok(m) => Some(m),
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                        // Stopping: record what is held, then leave.
-                        let batch = self.batch(None, &rx, &mut acks, true);
-                        self.after_batch(batch, &mut acks);
-                        break;
-                    }
+        while let Ok(msg) = rx.recv() {
+            let batch = self.batch(msg, &rx, &mut acks);
+            if let Err(e) = &batch {
+                // A full disk, say. Undo the batch whole; what it recorded is found
+                // again by a full scan once writing works, so nothing is lost.
+                tracing::error!(
+                    "cannot record changes: {e}; the database and alert files are left as they were, \
+                     and a full scan will report what was missed once writing works again"
+                );
+                if let Err(e) = self.rec.recover() {
+                    tracing::error!("cannot repair the alert files yet: {e}");
                 }
-            };
-            if msg.is_none() && self.vt_held.is_empty() {
-                break;
+                std::thread::sleep(RETRY_AFTER_FAILURE);
+                let _ = self.ctrl.send(Control::Scan);
             }
-            let batch = self.batch(msg, &rx, &mut acks, false);
-            self.after_batch(batch, &mut acks);
+            if let Some((_, link)) = &self.vt {
+                // Answered or not, the worker may ask these again: an unrecorded
+                // answer left its hash in the queue.
+                for sha in acks.drain(..) {
+                    link.ack(sha);
+                }
+                if batch.is_ok() && self.rec.take_queued() {
+                    link.wake();
+                }
+            }
         }
         self.rec.set_state("stopped", &crate::record::unix_now().to_string())?;
         self.rec.commit()
     }
 
-    /// Repairs after a failed batch, acknowledges the VirusTotal answers it held,
-    /// and wakes the worker if anything was queued.
-    fn after_batch(&mut self, batch: Result<(), RecordError>, acks: &mut Vec<String>) {
-        if let Err(e) = &batch {
-            // A full disk, say. Undo the batch whole; what it recorded is found
-            // again by a full scan once writing works, so nothing is lost.
-            tracing::error!(
-                "cannot record changes: {e}; the database and alert files are left as they were, \
-                     and a full scan will report what was missed once writing works again"
-            );
-            if let Err(e) = self.rec.recover() {
-                tracing::error!("cannot repair the alert files yet: {e}");
-            }
-            std::thread::sleep(RETRY_AFTER_FAILURE);
-            let _ = self.ctrl.send(Control::Scan);
-        }
-        if let Some((_, link)) = &self.vt {
-            // Answered or not, the worker may ask these again: an unrecorded
-            // answer left its hash in the queue.
-            for sha in acks.drain(..) {
-                link.ack(sha);
-            }
-            if batch.is_ok() && self.rec.take_queued() {
-                link.wake();
-            }
-        }
-    }
-
-    /// Handles `first` and whatever else is queued, then commits. VirusTotal
-    /// answers are held back and recorded together at most every `VT_BATCH`
-    /// (or when `flush`): each recording is a transaction with its own alert
-    /// sync, and a FIM event arriving during one waits for it.
-    fn batch(
-        &mut self,
-        first: Option<Msg>,
-        rx: &Receiver<Msg>,
-        acks: &mut Vec<String>,
-        flush: bool,
-    ) -> Result<(), RecordError> {
-        for msg in first.into_iter().chain(rx.try_iter().take(4096)) {
-            match msg {
-                Msg::Vt(vt) => self.vt_held.push(vt),
-                other => self.handle(other)?,
-            }
-        }
-        if !self.vt_held.is_empty() && (flush || self.vt_last.elapsed() >= VT_BATCH) {
-            self.vt_last = Instant::now();
-            let held = std::mem::take(&mut self.vt_held);
-            // Acknowledged whatever happens next: if this batch fails, the worker
-            // may ask again, and the hash is still queued.
-            acks.extend(held.iter().filter_map(|m| match m {
-                VtMsg::Answered { sha256, .. } => Some(sha256.clone()),
-                _ => None,
-            }));
-            for vt in held {
-                self.handle(Msg::Vt(vt))?;
-            }
+    /// Handles `first` and whatever else is queued, then commits.
+    fn batch(&mut self, first: Msg, rx: &Receiver<Msg>, acks: &mut Vec<String>) -> Result<(), RecordError> {
+        self.handle(first, acks)?;
+        for msg in rx.try_iter().take(4096) {
+            self.handle(msg, acks)?;
         }
         self.rec.commit()
     }
 
-    fn handle(&mut self, msg: Msg) -> Result<(), RecordError> {
+    fn handle(&mut self, msg: Msg, acks: &mut Vec<String>) -> Result<(), RecordError> {
         let rec = &mut self.rec;
         match msg {
             Msg::Read { path, mode, result: Ok((md, digests)) } => {
@@ -660,6 +604,7 @@ impl Writer {
                     VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms)?,
                     VtMsg::Answered { sha256, answer, status, latency } => {
                         ledger.answered(rec, &sha256, &answer, status, latency)?;
+                        acks.push(sha256);
                     }
                     VtMsg::KeyChanged => ledger.key_changed(rec)?,
                 }
