@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use std::os::unix::fs::DirBuilderExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -194,6 +194,20 @@ pub fn prepare_data_dir(cfg: &Config) -> anyhow::Result<crate::lock::DataDirLock
         .mode(0o750)
         .create(dir)
         .with_context(|| format!("cannot create data_dir {}", dir.display()))?;
+    // fimvt runs as root: a data folder others can write to would let them plant
+    // links among its files or swap the folder itself.
+    let md = std::fs::symlink_metadata(dir).with_context(|| format!("data_dir {}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !md.is_dir() || md.uid() != me || md.mode() & 0o022 != 0 {
+        anyhow::bail!(
+            "data_dir {} must be a folder owned by uid {me} and not writable by group or others \
+             (it is owned by uid {}, mode {:o}): fix it with chown and chmod go-w",
+            dir.display(),
+            md.uid(),
+            md.mode() & 0o7777
+        );
+    }
     crate::lock::DataDirLock::acquire(dir)
 }
 

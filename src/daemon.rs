@@ -369,8 +369,14 @@ impl Coalescer<'_> {
         if let Ok(md) = std::fs::symlink_metadata(&path)
             && md.is_dir()
         {
-            if matches!(self.cfg.classify(&path, md.file_type()), Verdict::Dir { .. }) {
+            // Only a folder that appeared needs walking: a folder's chmod or
+            // touch (Meta) changes none of its files.
+            if urgency != Urgency::Meta && matches!(self.cfg.classify(&path, md.file_type()), Verdict::Dir { .. }) {
                 self.walk_new_folder(&path, mode, now);
+            }
+            // A recorded file replaced by this folder is gone: let a checker say so.
+            if urgency == Urgency::Now {
+                self.schedule(path, now, mode, now);
             }
             return;
         }
@@ -479,8 +485,15 @@ fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: Sender<Msg>)
     for (path, mode) in paths.iter() {
         let md = if cfg.follows_symlinks(&path) { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) };
         let msg = match md {
-            Err(_) => Msg::Gone(path, mode),
-            Ok(md) if md.is_dir() => continue,
+            Err(e) if is_gone(&e) => Msg::Gone(path, mode),
+            Err(e) => {
+                // Unreadable (EACCES, EIO, ESTALE): it may well exist. Not a
+                // deletion; the next full scan looks again.
+                tracing::warn!(path = %escape_path(&path), "cannot look at it: {e}");
+                continue;
+            }
+            // A folder where a file was recorded: the file is gone (gone() checks).
+            Ok(md) if md.is_dir() => Msg::Gone(path, mode),
             Ok(md) => match cfg.classify(&path, md.file_type()) {
                 Verdict::File { dir } => {
                     let d = &cfg.directories[dir];
@@ -617,8 +630,10 @@ impl Writer {
 /// `path` is not a monitored file now: report it deleted if it was recorded, or
 /// every recorded file under it that is gone (a folder deleted or moved out).
 fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Result<(), RecordError> {
-    let still_a_file = |p: &Path| {
-        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)))
+    // Anything but a clear "not there" counts as still there: no false deletion.
+    let still_a_file = |p: &Path| match std::fs::symlink_metadata(p) {
+        Ok(m) => m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)),
+        Err(e) => !is_gone(&e),
     };
     if rec.store().get_file(&path)?.is_some() {
         // Re-created in the meantime: its own event brings the comparison.
@@ -633,6 +648,11 @@ fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Resu
         }
     }
     Ok(())
+}
+
+/// Whether a failed lstat means the path is not there (as opposed to unreadable).
+fn is_gone(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
 }
 
 /// Re-reads the configuration for the VirusTotal key (SIGHUP). A bad file keeps

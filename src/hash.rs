@@ -82,16 +82,61 @@ pub fn digest_bytes(data: &[u8]) -> Digests {
 }
 
 /// Opens `path` read-only without changing its access time and, unless
-/// `follow_symlinks`, without following a symlink.
+/// `follow_symlinks`, with no symlink anywhere in the path: the monitored roots
+/// are canonical, so a symlink in a path is always something swapped in between
+/// the walk and the open, and following it could lead outside the tree.
 fn open(path: &Path, follow_symlinks: bool) -> io::Result<File> {
-    let nofollow = if follow_symlinks { 0 } else { libc::O_NOFOLLOW };
-    // O_NONBLOCK: opening a FIFO that replaced the file must not hang the scan.
-    let flags = nofollow | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    match OpenOptions::new().read(true).custom_flags(flags | libc::O_NOATIME).open(path) {
+    // O_NONBLOCK: a FIFO swapped in cannot hang the scan. O_NOCTTY: a terminal
+    // swapped in never becomes fimvt's controlling terminal.
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+    let attempt = |flags: i32| {
+        if follow_symlinks {
+            OpenOptions::new().read(true).custom_flags(flags).open(path)
+        } else {
+            open_no_symlinks(path, flags)
+        }
+    };
+    match attempt(flags | libc::O_NOATIME) {
         // O_NOATIME is only allowed to the file's owner (or root).
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => OpenOptions::new().read(true).custom_flags(flags).open(path),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => attempt(flags),
         other => other,
     }
+}
+
+/// `openat2(RESOLVE_NO_SYMLINKS)`; on kernels before 5.6, `O_NOFOLLOW`, which
+/// guards the last component only.
+fn open_no_symlinks(path: &Path, flags: i32) -> io::Result<File> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::FromRawFd;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    /// `struct open_how` of openat2(2) (libc's is non-exhaustive).
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow { flags: flags as u64, mode: 0, resolve: libc::RESOLVE_NO_SYMLINKS };
+    // SAFETY: `c` and `how` outlive the call; the size is that of `how`.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: a new descriptor that nothing else owns.
+        return Ok(unsafe { File::from_raw_fd(fd as i32) });
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOSYS) {
+        return OpenOptions::new().read(true).custom_flags(flags | libc::O_NOFOLLOW).open(path);
+    }
+    Err(e)
 }
 
 /// Reads `path` once and returns the metadata of what was read (from `fstat` of the
@@ -103,7 +148,7 @@ pub fn hash_file(path: &Path, follow_symlinks: bool, max_size: u64, buf: &mut [u
         let mut file = match open(path, follow_symlinks) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(HashError::Vanished),
-            // ELOOP: the path became a symlink and we do not follow it.
+            // ELOOP: a symlink in the path, and we do not follow symlinks.
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(HashError::NotRegular),
             Err(e) => return Err(e.into()),
         };
@@ -215,6 +260,15 @@ mod tests {
         std::os::unix::fs::symlink(&f, &link).unwrap();
         assert!(matches!(hash_file(&link, false, 1 << 20, &mut buf), Err(HashError::NotRegular)));
         assert!(hash_file(&link, true, 1 << 20, &mut buf).is_ok());
+
+        // A folder in the path swapped for a symlink (to outside the tree): refused.
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"s").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
+        assert!(matches!(
+            hash_file(&dir.path().join("sub/secret"), false, 1 << 20, &mut buf),
+            Err(HashError::NotRegular)
+        ));
 
         let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();

@@ -384,7 +384,7 @@ pub fn lookup(cfg: &Config, what: &str, as_json: bool, out: &mut impl Write) -> 
             );
         }
     }
-    let Some((_, settings)) = policy else {
+    let Some((policy, settings)) = policy else {
         writeln!(out, "sha256:    {sha}\nverdict:   none (VirusTotal lookups are off in {})", cfg.source.display())?;
         return Ok(EXIT_NO_VERDICT);
     };
@@ -392,7 +392,7 @@ pub fn lookup(cfg: &Config, what: &str, as_json: bool, out: &mut impl Write) -> 
     let verdict = if lock_holder(&cfg.general.data_dir).is_some() {
         ask_through_daemon(cfg, &sha)?
     } else {
-        ask_now(cfg, settings, &sha)?
+        ask_now(cfg, policy, settings, &sha)?
     };
     match verdict {
         Ok(v) => print_verdict(out, &sha, &v, "VirusTotal, now", &files, as_json),
@@ -410,7 +410,9 @@ pub fn lookup(cfg: &Config, what: &str, as_json: bool, out: &mut impl Write) -> 
 /// Queues the hash at realtime priority for the running daemon and waits for
 /// its verdict (the daemon's worker looks at the queue every few seconds).
 fn ask_through_daemon(cfg: &Config, sha: &str) -> anyhow::Result<Result<Verdict, String>> {
-    let store = Store::open(&cfg.db_path())?;
+    // A write connection beside the daemon's, for one row: never migrating (the
+    // daemon owns the schema), refused if the schema is not this binary's.
+    let store = Store::open_existing(&cfg.db_path())?;
     store.vt_enqueue(sha, "", "", crate::virustotal::PRIORITY_REALTIME, unix_now(), 0)?;
     let asked = unix_now();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -427,10 +429,19 @@ fn ask_through_daemon(cfg: &Config, sha: &str) -> anyhow::Result<Result<Verdict,
 
 /// Asks VirusTotal from this process when no daemon runs, holding the data
 /// folder's lock and spending from the same persisted budget.
-fn ask_now(cfg: &Config, s: crate::virustotal::Settings, sha: &str) -> anyhow::Result<Result<Verdict, String>> {
+fn ask_now(
+    cfg: &Config,
+    policy: crate::virustotal::Policy,
+    s: crate::virustotal::Settings,
+    sha: &str,
+) -> anyhow::Result<Result<Verdict, String>> {
     use crate::virustotal::client::{Answer, Client};
+    use crate::virustotal::ledger::Ledger;
     use crate::virustotal::limiter::{Limiter, Permit};
     let _lock = crate::lock::DataDirLock::acquire(&cfg.general.data_dir)?;
+    // Recorded as the daemon would: the request counts against the budget, the
+    // answer updates the cache, alerts every file waiting on it, and leaves the
+    // queue, with its integration.log line.
     let store = Store::open(&cfg.db_path())?;
     let now_ms = crate::record::unix_now_ms();
     let midnight_ms = utc_day(unix_now()) * 86_400_000;
@@ -438,25 +449,31 @@ fn ask_now(cfg: &Config, s: crate::virustotal::Settings, sha: &str) -> anyhow::R
     let ages: Vec<Duration> =
         made.iter().filter(|t| **t > now_ms - 60_000).map(|t| Duration::from_millis((now_ms - t) as u64)).collect();
     let today = made.iter().filter(|t| **t >= midnight_ms).count() as u32;
+    let sink = crate::alert::AlertSink::open(&cfg.general.data_dir, crate::alert::Identity::from_config(&cfg.general))?;
+    let mut rec = crate::record::Recorder::new(store, sink);
+    rec.set_virustotal(policy.clone());
+    let mut ledger = Ledger::new(policy, &cfg.general.data_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(async {
+    let answered = rt.block_on(async {
         let mut limiter = Limiter::new(s.requests_per_minute, s.daily_quota, &ages, today, unix_now());
         match limiter.check(unix_now()) {
             Permit::Now => {}
             Permit::At(t) => tokio::time::sleep_until(t).await,
-            Permit::Tomorrow(_) => return Ok(Err("the daily quota is spent until 00:00 UTC".to_string())),
+            Permit::Tomorrow(_) => return Ok(None),
         }
-        store.vt_record_request(crate::record::unix_now_ms())?;
+        ledger.requested(&mut rec, crate::record::unix_now_ms())?;
         let client = Client::new(&s.base_url, s.api_key.expose(), s.connect_timeout, s.timeout)?;
+        let start = std::time::Instant::now();
         let (answer, status) = client.file_report(sha).await;
-        Ok(match answer {
-            Answer::Verdict(v) => {
-                store.vt_put_verdict(sha, &v, unix_now(), 0)?;
-                Ok(v)
-            }
-            Answer::RateLimited { .. } => Err(format!("VirusTotal rate limit (HTTP {status})")),
-            Answer::BadKey { status } => Err(format!("VirusTotal refused the API key (HTTP {status})")),
-            Answer::Retry { why, .. } => Err(format!("VirusTotal did not answer usefully: {why}")),
-        })
+        ledger.answered(&mut rec, sha, &answer, status, start.elapsed())?;
+        anyhow::Ok(Some((answer, status)))
+    })?;
+    rec.commit()?;
+    Ok(match answered {
+        None => Err("the daily quota is spent until 00:00 UTC".to_string()),
+        Some((Answer::Verdict(v), _)) => Ok(v),
+        Some((Answer::RateLimited { .. }, status)) => Err(format!("VirusTotal rate limit (HTTP {status})")),
+        Some((Answer::BadKey { status }, _)) => Err(format!("VirusTotal refused the API key (HTTP {status})")),
+        Some((Answer::Retry { why, .. }, _)) => Err(format!("VirusTotal did not answer usefully: {why}")),
     })
 }

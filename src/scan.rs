@@ -313,7 +313,11 @@ impl Writer<'_> {
         for path in paths {
             let still_monitored = self.cfg.file_rules_match(&path).is_some();
             match std::fs::symlink_metadata(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && still_monitored => {
+                // NotADirectory: a folder on its path was replaced by a file.
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
+                        && still_monitored =>
+                {
                     let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
                     self.count(kind);
                 }

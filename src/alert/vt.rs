@@ -112,8 +112,10 @@ impl VtAlert {
     }
 }
 
-/// JSON with Python's `json.dumps` spacing (`{"a": 1, "b": [1, 2]}`), as the
-/// integration script writes it.
+/// JSON as Python's `json.dumps` writes it (`{"a": 1, "b": [1, 2]}`, non-ASCII as
+/// `\uXXXX`), as the integration script does. Escaping everything outside
+/// printable ASCII also keeps bidi overrides and line separators in a file name
+/// out of alerts.log.
 pub fn python_json(v: &Value) -> String {
     let mut out = String::new();
     write_python(v, &mut out);
@@ -128,7 +130,7 @@ fn write_python(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
+                write_ascii_string(k, out);
                 out.push_str(": ");
                 write_python(v, out);
             }
@@ -144,9 +146,30 @@ fn write_python(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        // serde_json escapes control characters, so a value stays on one line.
+        Value::String(text) => write_ascii_string(text, out),
         leaf => out.push_str(&leaf.to_string()),
     }
+}
+
+fn write_ascii_string(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
 }
 
 /// One `dotted.key: value` line per leaf, in document order.
@@ -163,5 +186,18 @@ pub fn dotted_lines(v: &Value, prefix: &str, out: &mut String) {
             out.push_str(&format!("{prefix}: {}\n", escape_bytes(s.as_bytes())));
         }
         other => out.push_str(&format!("{prefix}: {other}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_json_is_ascii_like_json_dumps() {
+        let v = json!({"file": "/w/a\"b\\c\n\u{202e}é😀", "n": 7});
+        assert_eq!(python_json(&v), r#"{"file": "/w/a\"b\\c\n\u202e\u00e9\ud83d\ude00", "n": 7}"#);
+        let back: Value = serde_json::from_str(&python_json(&v)).unwrap();
+        assert_eq!(back, v, "still the same JSON");
     }
 }

@@ -646,13 +646,18 @@ impl Cx<'_> {
     }
 
     fn duration(&self, v: &Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
-        match v.get_ref() {
+        let d = match v.get_ref() {
             DurationValue::Seconds(n) => {
                 u64::try_from(*n).map(Duration::from_secs).map_err(|_| "must not be negative".to_string())
             }
             DurationValue::Text(t) => parse_duration(t),
         }
-        .map_err(|m| self.err(Some(v.span()), key, &m))
+        .map_err(|m| self.err(Some(v.span()), key, &m))?;
+        // Longer makes no sense for any setting, and keeps time arithmetic in range.
+        if d > Duration::from_secs(366 * 86_400) {
+            return Err(self.err(Some(v.span()), key, "must be at most a year (366d)"));
+        }
+        Ok(d)
     }
 
     fn realtime(&self, raw: RawRealtime) -> Result<RealtimeConfig, ConfigError> {

@@ -21,6 +21,9 @@ pub fn latest() -> i64 {
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current < 0 {
+        return Err(StoreError::NotOurs { user_version: current });
+    }
     if current > latest() {
         return Err(StoreError::TooNew { found: current, supported: latest() });
     }

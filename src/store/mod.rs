@@ -32,6 +32,8 @@ pub enum StoreError {
          it was written by a newer fimvt; upgrade fimvt or point data_dir elsewhere"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error("not a fimvt database (schema version {user_version})")]
+    NotOurs { user_version: i64 },
     #[error("migration {name} failed: {source}")]
     Migration { name: &'static str, source: rusqlite::Error },
     #[error(transparent)]
@@ -51,6 +53,20 @@ impl ToSql for SqlPath<'_> {
             Err(_) => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
         })
     }
+}
+
+/// The key ranges holding `dir`'s descendants, as index range scans: `[dir/,
+/// dir0)` ('0' follows '/'), once among TEXT paths (when `dir` is UTF-8) and
+/// once among BLOB paths (names below it that are not UTF-8).
+pub(crate) fn subtree_ranges(dir: &Path) -> Vec<(rusqlite::types::Value, rusqlite::types::Value)> {
+    use rusqlite::types::Value;
+    let b = dir.as_os_str().as_bytes();
+    let (lo, hi) = ([b, b"/"].concat(), [b, b"0"].concat());
+    let mut ranges = vec![(Value::Blob(lo.clone()), Value::Blob(hi.clone()))];
+    if let (Ok(lo), Ok(hi)) = (String::from_utf8(lo), String::from_utf8(hi)) {
+        ranges.push((Value::Text(lo), Value::Text(hi)));
+    }
+    ranges
 }
 
 /// Reads a path stored by [`SqlPath`] back to its exact bytes.
@@ -110,10 +126,18 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, readable only by its
     /// owner and group, in WAL mode, and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        // Create the file ourselves so it never exists world-readable.
-        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o640).open(path)?;
-        let mut conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        // Create the file ourselves so it never exists world-readable, and never
+        // through a symlink planted in the data folder.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)?;
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode: a power cut may lose the last commits but never
         // corrupts; alerts are synced before each commit, so a lost commit is
@@ -124,11 +148,27 @@ impl Store {
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
+    /// A write connection to an existing database of exactly this binary's
+    /// schema, without migrating it (another process owns it).
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != schema_version() {
+            return Err(StoreError::TooNew { found: version, supported: schema_version() });
+        }
+        Ok(Store { conn, path: path.to_path_buf() })
+    }
+
     /// A read-only connection to an existing database (for readers beside the
     /// writer; WAL lets them read while it writes).
     pub fn open_readonly(path: &Path) -> Result<Store, StoreError> {
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > schema_version() {
@@ -185,25 +225,11 @@ impl Store {
 
     /// Every recorded path under `dir` (the folder itself excluded).
     pub fn paths_under(&self, dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
-        // Range scan on the primary key: '/' + 1 is '0', so [dir/, dir0) is
-        // exactly the subtree. Blob paths sort after text and are filtered in Rust.
-        let lo = [dir.as_os_str().as_bytes(), b"/"].concat();
-        let hi = [dir.as_os_str().as_bytes(), b"0"].concat();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT path FROM files WHERE (path >= ?1 AND path < ?2) OR typeof(path) = 'blob'")?;
-        let rows = stmt.query_map(
-            [
-                SqlPath(Path::new(std::ffi::OsStr::from_bytes(&lo))),
-                SqlPath(Path::new(std::ffi::OsStr::from_bytes(&hi))),
-            ],
-            |r| r.get::<_, PathValue>(0),
-        )?;
+        let mut stmt = self.conn.prepare_cached("SELECT path FROM files WHERE path >= ?1 AND path < ?2")?;
         let mut out = Vec::new();
-        for row in rows {
-            let PathValue(p) = row?;
-            if p.starts_with(dir) && p != dir {
-                out.push(p);
+        for (lo, hi) in subtree_ranges(dir) {
+            for row in stmt.query_map([lo, hi], |r| r.get::<_, PathValue>(0))? {
+                out.push(row?.0);
             }
         }
         Ok(out)

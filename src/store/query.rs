@@ -78,20 +78,16 @@ fn verdict_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Verdi
     }))
 }
 
-/// The bounds of the key range holding `dir`'s descendants: `[dir/, dir0)`.
-fn subtree_bounds(dir: &Path) -> (PathBuf, PathBuf) {
-    use std::os::unix::ffi::OsStrExt;
-    let b = dir.as_os_str().as_bytes();
-    let lo = [b, b"/"].concat();
-    let hi = [b, b"0"].concat();
-    (PathBuf::from(std::ffi::OsStr::from_bytes(&lo)), PathBuf::from(std::ffi::OsStr::from_bytes(&hi)))
-}
-
 impl Store {
     /// Events, newest first, with the verdict of the content each one left
     /// (or, for a deletion, the content that was deleted).
     pub fn history(&self, f: &HistoryFilter) -> Result<Vec<HistoryRow>, StoreError> {
-        let (lo, hi) = f.path.as_deref().map(subtree_bounds).unzip();
+        use rusqlite::types::Value;
+        // Blob bounds always; text bounds when the folder is UTF-8 (else an empty range).
+        let ranges = f.path.as_deref().map(super::subtree_ranges).unwrap_or_default();
+        let bound = |i: usize, j: usize| {
+            ranges.get(i).map(|r| if j == 0 { r.0.clone() } else { r.1.clone() }).unwrap_or(Value::Null)
+        };
         let sql = format!(
             "SELECT e.id, e.alert_id, e.time, e.path, e.event, e.mode, e.changed_attributes,
                     coalesce(e.size_after, e.size_before), coalesce(e.md5_after, e.md5_before),
@@ -99,7 +95,7 @@ impl Store {
                     {VERDICT_COLUMNS}
              FROM events e
              LEFT JOIN vt_verdicts v ON v.sha256 = coalesce(e.sha256_after, e.sha256_before)
-             WHERE (?1 IS NULL OR e.path = ?1 OR (e.path >= ?2 AND e.path < ?3))
+             WHERE (?1 IS NULL OR e.path = ?1 OR (e.path >= ?2 AND e.path < ?3) OR (e.path >= ?7 AND e.path < ?8))
                AND (?4 IS NULL OR e.time >= ?4)
                AND (?5 IS NULL OR e.event = ?5)
              ORDER BY e.id DESC
@@ -110,11 +106,13 @@ impl Store {
         let rows = stmt.query_map(
             params![
                 f.path.as_deref().map(SqlPath),
-                lo.as_deref().map(SqlPath),
-                hi.as_deref().map(SqlPath),
+                bound(0, 0),
+                bound(0, 1),
                 f.since,
                 f.event,
-                limit
+                limit,
+                bound(1, 0),
+                bound(1, 1)
             ],
             |r| {
                 let PathValue(path) = r.get(3)?;

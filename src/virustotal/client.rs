@@ -125,7 +125,9 @@ pub fn interpret(status: u16, retry_after: Option<Duration>, body: &[u8], sha256
             Ok(v) => Answer::Verdict(v),
             Err(why) => Answer::Retry { status, timed_out: false, why },
         },
-        404 => Answer::Verdict(Verdict::not_found(sha256)),
+        // Only VirusTotal's own "not found" is a verdict: a 404 from a proxy or a
+        // wrong base_url must not cache every hash as unknown.
+        404 if error_code(body).as_deref() == Some("NotFoundError") => Answer::Verdict(Verdict::not_found(sha256)),
         401 | 403 => Answer::BadKey { status },
         429 => Answer::RateLimited { retry_after },
         _ => {
@@ -203,7 +205,8 @@ pub fn parse_report(body: &[u8]) -> Result<Verdict, String> {
         suspicious: s.suspicious,
         undetected: s.undetected,
         harmless: s.harmless,
-        total: s.harmless + s.malicious + s.suspicious + s.undetected,
+        // Saturating: absurd counts from a broken server must not wrap or panic.
+        total: s.harmless.saturating_add(s.malicious).saturating_add(s.suspicious).saturating_add(s.undetected),
         scan_date,
         permalink: format!("https://www.virustotal.com/gui/file/{}", sanitize_hash(&sha256)),
     })
@@ -244,7 +247,11 @@ mod tests {
 
     #[test]
     fn statuses_map_to_answers() {
-        assert_eq!(interpret(404, None, b"{}", SHA), Answer::Verdict(Verdict::not_found(SHA)));
+        let not_found = br#"{"error": {"code": "NotFoundError", "message": "x"}}"#;
+        assert_eq!(interpret(404, None, not_found, SHA), Answer::Verdict(Verdict::not_found(SHA)));
+        assert!(matches!(interpret(404, None, b"<html>Not Found</html>", SHA), Answer::Retry { .. }), "a proxy's 404");
+        let huge = br#"{"data": {"id": "ab", "attributes": {"last_analysis_stats": {"harmless": 4294967295, "malicious": 4294967295}}}}"#;
+        assert!(matches!(interpret(200, None, huge, SHA), Answer::Verdict(v) if v.total == u32::MAX));
         assert_eq!(interpret(401, None, b"", SHA), Answer::BadKey { status: 401 });
         assert_eq!(interpret(403, None, b"", SHA), Answer::BadKey { status: 403 });
         assert_eq!(

@@ -56,14 +56,14 @@ pub fn hand_off(
     source: VtSource,
     priority: u8,
 ) -> Result<bool, RecordError> {
+    if priority == PRIORITY_BASELINE && !policy.scan_baseline {
+        return Ok(false);
+    }
     let now = unix_now();
     if let Some(c) = store.vt_verdict(sha256)?
         && fresh(&c, policy, now)
     {
         sink.virustotal(&alert_for(&c.verdict, source)).map_err(RecordError::Alerts)?;
-        return Ok(false);
-    }
-    if priority == PRIORITY_BASELINE && !policy.scan_baseline {
         return Ok(false);
     }
     store.vt_enqueue(sha256, &source.md5, &source.sha1, priority, now, 0)?;

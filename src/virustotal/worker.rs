@@ -106,6 +106,8 @@ struct Worker<F: Fn(VtMsg)> {
     limiter: Limiter,
     inflight: HashSet<String>,
     tasks: JoinSet<(String, Answer, u16, Duration)>,
+    /// Which hash each task asks, to free it if the task dies.
+    task_hash: std::collections::HashMap<tokio::task::Id, String>,
     out: F,
     paused_until: Option<Instant>,
     bad_key: bool,
@@ -141,6 +143,7 @@ pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'stat
                 limiter,
                 inflight: HashSet::new(),
                 tasks: JoinSet::new(),
+                task_hash: std::collections::HashMap::new(),
                 out,
                 paused_until: None,
                 bad_key: false,
@@ -171,11 +174,19 @@ impl<F: Fn(VtMsg)> Worker<F> {
             // may queue a hash from another process.
             let sleep = tokio::time::sleep_until(until.unwrap_or_else(|| Instant::now() + IDLE_POLL));
             tokio::select! {
-                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
-                    if let Ok(done) = done {
+                Some(done) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => match done {
+                    Ok((id, done)) => {
+                        self.task_hash.remove(&id);
                         self.finished(done);
                     }
-                }
+                    Err(e) => {
+                        // A task that died must not hold its hash "in flight" forever.
+                        if let Some(sha) = self.task_hash.remove(&e.id()) {
+                            tracing::warn!("a VirusTotal request failed unexpectedly: {e}; it will be asked again");
+                            self.inflight.remove(&sha);
+                        }
+                    }
+                },
                 Some(sha) = acks.recv() => {
                     self.inflight.remove(&sha);
                 }
@@ -229,11 +240,13 @@ impl<F: Fn(VtMsg)> Worker<F> {
             (self.out)(VtMsg::Requested { time_ms: unix_now_ms() });
             self.inflight.insert(sha.clone());
             let client = self.client.clone();
-            self.tasks.spawn(async move {
+            let task_sha = sha.clone();
+            let handle = self.tasks.spawn(async move {
                 let start = Instant::now();
                 let (answer, status) = client.file_report(&sha).await;
                 (sha, answer, status, start.elapsed())
             });
+            self.task_hash.insert(handle.id(), task_sha);
         }
     }
 

@@ -143,3 +143,28 @@ fn scopeguard(f: impl FnOnce()) -> impl Drop {
     }
     Guard(Some(f))
 }
+
+#[test]
+fn a_symlink_planted_as_the_database_is_refused() {
+    let t = Tree::new();
+    let victim = t.dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::create_dir_all(t.data("")).unwrap();
+    std::os::unix::fs::symlink(&victim, t.data("fimvt.db")).unwrap();
+    let out = t.fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+}
+
+#[test]
+fn a_data_folder_others_can_write_to_is_refused() {
+    let t = Tree::new();
+    std::fs::create_dir_all(t.data("")).unwrap();
+    std::fs::set_permissions(t.data(""), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = t.fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not writable by group or others"), "{err}");
+    std::fs::set_permissions(t.data(""), std::fs::Permissions::from_mode(0o750)).unwrap();
+    t.scan();
+}

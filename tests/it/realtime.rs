@@ -396,8 +396,10 @@ fn a_full_disk_is_said_clearly_and_caught_up_once_space_is_back() {
     let t = tree("");
     let data = t.dir.path().join("var");
     std::fs::create_dir_all(&data).unwrap();
-    let status =
-        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&data).status();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0750", "tmpfs"])
+        .arg(&data)
+        .status();
     assert!(status.is_ok_and(|s| s.success()), "mounting a tmpfs needs root, as in CI");
     let _umount = Mount(data.clone());
     let d = Daemon::start(&t);
@@ -445,5 +447,16 @@ fn a_monitored_folder_deleted_and_recreated_is_watched_again() {
     assert_eq!(rule(&wait_alert(&t, &new, 1)), "554");
     let later = t.write("sub/later.txt", b"later still");
     assert_eq!(rule(&wait_alert(&t, &later, 1)), "554");
+    d.stop();
+}
+
+#[test]
+fn regression_a_file_replaced_by_a_folder_is_reported_deleted() {
+    let t = tree("");
+    let f = t.write("thing", b"a file first");
+    let d = Daemon::start(&t);
+    std::fs::remove_file(&f).unwrap();
+    std::fs::create_dir(&f).unwrap();
+    assert_eq!(rule(&wait_alert(&t, &f, 1)), "553");
     d.stop();
 }

@@ -332,3 +332,15 @@ fn a_data_dir_inside_the_watched_folder_is_never_monitored() {
     let summary = t.scan();
     assert!(summary.contains("0 added, 0 modified, 0 deleted"), "its own files never alert: {summary}");
 }
+
+#[test]
+fn regression_files_under_a_folder_replaced_by_a_file_are_reported_deleted() {
+    let t = Tree::new();
+    let inner = t.write("a/f.txt", b"1");
+    t.scan();
+    std::fs::remove_dir_all(t.path("a")).unwrap();
+    t.write("a", b"now a file");
+    let summary = t.scan();
+    assert!(summary.contains("1 added, 0 modified, 1 deleted"), "{summary}");
+    assert_eq!(events_for(&t.alerts_json(), inner.to_str().unwrap())[0]["rule"]["id"], "553");
+}
