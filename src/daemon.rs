@@ -74,7 +74,8 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
     let scan_queued = Arc::new(AtomicBool::new(false));
 
     // Watches first, then the start-up scan: nothing can slip between the two.
-    let watch = watch::start(&cfg, event_tx, lost.clone())?;
+    let limit_hit = Arc::new(AtomicBool::new(false));
+    let watch = watch::start(&cfg, event_tx, lost.clone(), limit_hit.clone())?;
     let has_baseline = rec.store().has_completed_scan()?;
     if cfg.scan.scan_on_start || !has_baseline {
         if !cfg.scan.scan_on_start {
@@ -185,6 +186,7 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         scan_queued,
         next_scan: Instant::now() + scan_period(&cfg, !watch.unwatched.is_empty()),
         degraded: !watch.unwatched.is_empty(),
+        limit_hit,
         watch,
         missing_roots: Vec::new(),
     };
@@ -237,6 +239,8 @@ struct Coalescer<'a> {
     next_scan: Instant,
     /// Some folder could not be watched: scans run at least every `DEGRADED_PERIOD`.
     degraded: bool,
+    /// Set by the watcher when it hits the watch limit (even if its event was lost).
+    limit_hit: Arc<AtomicBool>,
     watch: watch::Watch,
     /// Realtime roots that were deleted: watched again when they reappear.
     missing_roots: Vec<PathBuf>,
@@ -295,6 +299,10 @@ impl Coalescer<'_> {
                 default(timeout) => {}
             }
             self.rewatch_returned_roots();
+            if self.limit_hit.swap(false, Ordering::SeqCst) && !self.degraded {
+                self.degraded = true;
+                self.next_scan = self.next_scan.min(Instant::now() + DEGRADED_PERIOD);
+            }
             if self.lost.swap(false, Ordering::SeqCst) {
                 self.request_scan("fimvt's event queue was full; events were dropped");
             }
@@ -528,6 +536,7 @@ impl Writer {
     fn run(mut self, rx: Receiver<Msg>) -> Result<(), RecordError> {
         let mut acks = Vec::new();
         while let Ok(msg) = rx.recv() {
+            let ledger_before = self.vt.as_ref().map(|(l, _)| l.flags());
             let batch = self.batch(msg, &rx, &mut acks);
             if let Err(e) = &batch {
                 // A full disk, say. Undo the batch whole; what it recorded is found
@@ -539,16 +548,21 @@ impl Writer {
                 if let Err(e) = self.rec.recover() {
                     tracing::error!("cannot repair the alert files yet: {e}");
                 }
+                // The alerts the ledger's flags stand for were rolled back too.
+                if let (Some((ledger, _)), Some(flags)) = (&mut self.vt, ledger_before) {
+                    ledger.set_flags(flags);
+                }
                 std::thread::sleep(RETRY_AFTER_FAILURE);
                 let _ = self.ctrl.send(Control::Scan);
             }
-            if let Some((_, link)) = &self.vt {
-                // Answered or not, the worker may ask these again: an unrecorded
-                // answer left its hash in the queue.
+            // Acknowledged once recorded. After a failed batch the answers were
+            // rolled back: their hashes stay "in flight" (not asked again, no quota
+            // burnt while the disk is full) until a batch succeeds, then are asked again.
+            if let (Some((_, link)), true) = (&self.vt, batch.is_ok()) {
                 for sha in acks.drain(..) {
                     link.ack(sha);
                 }
-                if batch.is_ok() && self.rec.take_queued() {
+                if self.rec.take_queued() {
                     link.wake();
                 }
             }
@@ -616,8 +630,8 @@ impl Writer {
                 match vt {
                     VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms)?,
                     VtMsg::Answered { sha256, answer, status, latency } => {
+                        acks.push(sha256.clone());
                         ledger.answered(rec, &sha256, &answer, status, latency)?;
-                        acks.push(sha256);
                     }
                     VtMsg::KeyChanged => ledger.key_changed(rec)?,
                 }

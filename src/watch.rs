@@ -65,7 +65,12 @@ fn urgency_of(kind: &EventKind) -> Option<Urgency> {
 
 /// Starts watching every `realtime` folder, sending events to `tx`. `lost` is set
 /// whenever an event could not be queued.
-pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> notify::Result<Watch> {
+pub fn start(
+    cfg: &Config,
+    tx: Sender<WatchEvent>,
+    lost: Arc<AtomicBool>,
+    limit_hit: Arc<AtomicBool>,
+) -> notify::Result<Watch> {
     let handler = move |res: notify::Result<Event>| {
         let events: Vec<WatchEvent> = match res {
             Ok(ev) if ev.need_rescan() => vec![WatchEvent::Rescan("the kernel's inotify queue overflowed".into())],
@@ -74,6 +79,9 @@ pub fn start(cfg: &Config, tx: Sender<WatchEvent>, lost: Arc<AtomicBool>) -> not
                 None => vec![],
             },
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                // Said through a flag too: an event lost to a full queue must not
+                // hide that part of the tree is now unwatched.
+                limit_hit.store(true, Ordering::SeqCst);
                 let at = e.paths.first().map(|p| escape_path(p)).unwrap_or_default();
                 vec![WatchEvent::WatchLimit(at)]
             }

@@ -117,6 +117,17 @@ impl Ledger {
         })
     }
 
+    /// The once-per-episode flags (rate-limit pause alerted, bad key alerted), to
+    /// put back if the batch that set them is rolled back.
+    pub fn flags(&self) -> (bool, bool) {
+        (self.paused, self.bad_key)
+    }
+
+    pub fn set_flags(&mut self, (paused, bad_key): (bool, bool)) {
+        self.paused = paused;
+        self.bad_key = bad_key;
+    }
+
     /// Reopens integration.log (logrotate).
     pub fn reopen(&mut self) -> io::Result<()> {
         self.log = open_log(&self.dir)?;
