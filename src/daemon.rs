@@ -122,6 +122,20 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         }
     };
     rec.commit()?;
+    // Checkpoints run beside the writer: an alert never waits for their fsyncs.
+    rec.store().disable_auto_checkpoint()?;
+    let (checkpoint_stop, checkpoint_rx) = bounded::<()>(0);
+    let checkpointer = {
+        let store = crate::store::Store::open_existing(&cfg.db_path())?;
+        std::thread::Builder::new().name("checkpoint".into()).spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = checkpoint_rx.recv_timeout(CHECKPOINT_EVERY) {
+                if let Err(e) = store.checkpoint() {
+                    tracing::warn!("WAL checkpoint failed: {e}");
+                }
+            }
+            let _ = store.checkpoint();
+        })?
+    };
     let writer = {
         let w = Writer {
             cfg: cfg.clone(),
@@ -207,6 +221,8 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         h.stop();
     }
     writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    drop(checkpoint_stop);
+    let _ = checkpointer.join();
     tracing::info!("stopped cleanly");
     Ok(())
 }
@@ -245,6 +261,9 @@ struct Coalescer<'a> {
     /// Realtime roots that were deleted: watched again when they reappear.
     missing_roots: Vec<PathBuf>,
 }
+
+/// How often the WAL is checkpointed beside the writer.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Pause after a batch could not be recorded, before trying again with a scan.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);

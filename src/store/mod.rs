@@ -162,6 +162,20 @@ impl Store {
         Ok(Store { conn, path: path.to_path_buf() })
     }
 
+    /// Leaves WAL checkpoints to [`Store::checkpoint`] on another connection, so
+    /// the writer never waits for the fsyncs of one (the daemon's writer).
+    pub fn disable_auto_checkpoint(&self) -> Result<(), StoreError> {
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(())
+    }
+
+    /// Copies what it can from the WAL into the database without blocking the
+    /// writer (a PASSIVE checkpoint).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// A read-only connection to an existing database (for readers beside the
     /// writer; WAL lets them read while it writes).
     pub fn open_readonly(path: &Path) -> Result<Store, StoreError> {
