@@ -127,26 +127,10 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- helpers
-# (the same busy-machine checks as scan.sh)
+# (the busy-machine checks, shared in lib.sh)
 
-# Percent of all CPUs busy during 2 s (from /proc/stat), as an integer.
-cpu_busy_pct() {
-    local a b
-    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat); sleep 2
-    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-        busy = y[1] - x[1]; idle = y[2] - x[2]
-        printf "%d", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0) }'
-}
-
-# CPU-seconds used by the whole machine so far (from /proc/stat) ...
-machine_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f\n", ($2+$3+$4+$7+$8)/hz}' /proc/stat; }
-# ... and by this script's finished children (realtime.py waits for fimvt,
-# inotifywait and cp, so their CPU is included): the 2nd line of `times`.
-children_cpu_s() {
-    awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] }
-        printf "%.2f\n", s }' "$1"
-}
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 # Regenerate a tree, or (if it exists) undo earlier change_files.py edits,
 # then warm the page cache with it.

@@ -116,20 +116,9 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- helpers
-# (the busy-machine checks of scan.sh / realtime.sh)
-cpu_busy_pct() {
-    local a b
-    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat); sleep 2
-    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-        busy = y[1] - x[1]; idle = y[2] - x[2]
-        printf "%d", (busy + idle > 0 ? 100 * busy / (busy + idle) : 0) }'
-}
-machine_cpu_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f\n", ($2+$3+$4+$7+$8)/hz}' /proc/stat; }
-children_cpu_s() {
-    awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] }
-        printf "%.2f\n", s }' "$1"
-}
+# (the busy-machine checks, shared in lib.sh)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 begin_part() {
     local busy waited_q=0
     busy=$(cpu_busy_pct)
