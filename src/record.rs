@@ -5,8 +5,9 @@
 //!
 //! Ordering is the point of this module: an alert is synced to disk before the
 //! transaction that records its change commits, so a crash can repeat an alert but
-//! never lose one. It also collects the hand-offs for VirusTotal lookups: every
-//! alerted file whose SHA-256 is new or changed.
+//! never lose one. It also hands every alerted file whose SHA-256 is new or changed
+//! to VirusTotal, in the same transaction: a cached verdict is alerted at once,
+//! anything else is queued.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
