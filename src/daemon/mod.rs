@@ -24,34 +24,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
-use crate::attrs::FileState;
 use crate::config::{Config, Verdict};
 use crate::fim::ScanMode;
-use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
-use crate::record::{RecordError, Recorder};
-use crate::scan::ScanOptions;
+use crate::hash::{READ_BUF, hash_file};
+use crate::record::Recorder;
 use crate::textutil::escape_path;
 use crate::virustotal::ledger::Ledger;
-use crate::virustotal::worker::{self, Link, VtMsg};
+use crate::virustotal::worker;
 use crate::virustotal::{self, Status};
 use crate::watch::{self, Urgency, WatchEvent};
 
-/// What the writer thread is asked to do. Moved once through a channel: the
-/// size gap between variants is not worth an allocation per file.
-#[allow(clippy::large_enum_variant)]
-enum Msg {
-    /// A checker read a file (or failed to).
-    Read { path: PathBuf, mode: ScanMode, result: ReadResult },
-    /// A checker found nothing monitorable at `path`: it, or everything recorded
-    /// under it, may be gone.
-    Gone(PathBuf, ScanMode),
-    /// Run a full scan.
-    Scan,
-    /// Reopen the alert files.
-    Reopen,
-    /// From the VirusTotal worker.
-    Vt(VtMsg),
-}
+mod writer;
+use writer::{Msg, Writer};
 
 enum Control {
     Shutdown,
@@ -264,9 +248,6 @@ struct Coalescer<'a> {
 
 /// How often the WAL is checkpointed beside the writer.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// Pause after a batch could not be recorded, before trying again with a scan.
-const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
 
 /// When a new folder is walked the second time (see `Coalescer::walk_new_folder`).
 const REWALK_AFTER: Duration = Duration::from_millis(50);
@@ -536,151 +517,6 @@ fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: Sender<Msg>)
             return;
         }
     }
-}
-
-/// The writer thread's state: the only thread that records.
-struct Writer {
-    cfg: Arc<Config>,
-    rec: Recorder,
-    scan_queued: Arc<AtomicBool>,
-    ctrl: Sender<Control>,
-    /// VirusTotal, when on: the writer's side and the worker's link.
-    vt: Option<(Ledger, Link)>,
-}
-
-impl Writer {
-    /// Commits whenever it runs out of work, so an alert reaches disk within
-    /// milliseconds of its event; then acknowledges the VirusTotal answers it
-    /// recorded and wakes the worker if anything was queued.
-    fn run(mut self, rx: Receiver<Msg>) -> Result<(), RecordError> {
-        let mut acks = Vec::new();
-        while let Ok(msg) = rx.recv() {
-            let ledger_before = self.vt.as_ref().map(|(l, _)| l.flags());
-            let batch = self.batch(msg, &rx, &mut acks);
-            if let Err(e) = &batch {
-                // A full disk, say. Undo the batch whole; what it recorded is found
-                // again by a full scan once writing works, so nothing is lost.
-                tracing::error!(
-                    "cannot record changes: {e}; the database and alert files are left as they were, \
-                     and a full scan will report what was missed once writing works again"
-                );
-                if let Err(e) = self.rec.recover() {
-                    tracing::error!("cannot repair the alert files yet: {e}");
-                }
-                // The alerts the ledger's flags stand for were rolled back too.
-                if let (Some((ledger, _)), Some(flags)) = (&mut self.vt, ledger_before) {
-                    ledger.set_flags(flags);
-                }
-                std::thread::sleep(RETRY_AFTER_FAILURE);
-                let _ = self.ctrl.send(Control::Scan);
-            }
-            // Acknowledged once recorded. After a failed batch the answers were
-            // rolled back: their hashes stay "in flight" (not asked again, no quota
-            // burnt while the disk is full) until a batch succeeds, then are asked again.
-            if let (Some((_, link)), true) = (&self.vt, batch.is_ok()) {
-                for sha in acks.drain(..) {
-                    link.ack(sha);
-                }
-                if self.rec.take_queued() {
-                    link.wake();
-                }
-            }
-        }
-        self.rec.set_state("stopped", &crate::record::unix_now().to_string())?;
-        self.rec.commit()
-    }
-
-    /// Handles `first` and whatever else is queued, then commits.
-    fn batch(&mut self, first: Msg, rx: &Receiver<Msg>, acks: &mut Vec<String>) -> Result<(), RecordError> {
-        self.handle(first, acks)?;
-        for msg in rx.try_iter().take(4096) {
-            self.handle(msg, acks)?;
-        }
-        self.rec.commit()
-    }
-
-    fn handle(&mut self, msg: Msg, acks: &mut Vec<String>) -> Result<(), RecordError> {
-        let rec = &mut self.rec;
-        match msg {
-            Msg::Read { path, mode, result: Ok((md, digests)) } => {
-                let after = FileState::from_metadata(&md, digests, rec.names());
-                rec.file_read(path, after, true, mode, false)?;
-            }
-            Msg::Read { path, mode, result: Err(HashError::Vanished | HashError::NotRegular) }
-            | Msg::Gone(path, mode) => {
-                gone(&self.cfg, rec, path, mode)?;
-            }
-            Msg::Read { path, result: Err(e), .. } => {
-                tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
-            }
-            Msg::Scan => {
-                self.scan_queued.store(false, Ordering::SeqCst);
-                let cfg = &self.cfg;
-                // Progress is worth showing for the baseline only; later scans are quick.
-                let baseline = !rec.store().has_completed_scan()?;
-                let opts = ScanOptions {
-                    mode: ScanMode::Scheduled,
-                    defer_recent: Some(cfg.realtime.settle),
-                    progress: baseline,
-                };
-                let mut summary = crate::scan::scan(cfg, rec, opts)?;
-                tracing::info!("{summary}");
-                rec.set_state("watches", &summary.realtime_folders.to_string())?;
-                let deferred = std::mem::take(&mut summary.deferred);
-                if !deferred.is_empty() {
-                    tracing::debug!(
-                        files = deferred.len(),
-                        "still changing during the scan; checking them once settled"
-                    );
-                    // If the coalescer is gone we are stopping: the next start's scan redoes them.
-                    let _ = self.ctrl.send(Control::Recheck(deferred));
-                }
-            }
-            Msg::Reopen => {
-                rec.reopen_alerts()?;
-                if let Some((ledger, _)) = &mut self.vt
-                    && let Err(e) = ledger.reopen()
-                {
-                    tracing::error!("{e}");
-                }
-            }
-            Msg::Vt(vt) => {
-                let Some((ledger, _)) = &mut self.vt else { return Ok(()) };
-                match vt {
-                    VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms)?,
-                    VtMsg::Answered { sha256, answer, status, latency } => {
-                        acks.push(sha256.clone());
-                        ledger.answered(rec, &sha256, &answer, status, latency)?;
-                    }
-                    VtMsg::KeyChanged => ledger.key_changed(rec)?,
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// `path` is not a monitored file now: report it deleted if it was recorded, or
-/// every recorded file under it that is gone (a folder deleted or moved out).
-fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Result<(), RecordError> {
-    // Anything but a clear "not there" counts as still there: no false deletion.
-    let still_a_file = |p: &Path| match std::fs::symlink_metadata(p) {
-        Ok(m) => m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)),
-        Err(e) => !is_gone(&e),
-    };
-    if rec.store().get_file(&path)?.is_some() {
-        // Re-created in the meantime: its own event brings the comparison.
-        if !still_a_file(&path) {
-            rec.file_gone(path, mode, false)?;
-        }
-        return Ok(());
-    }
-    for p in rec.store().paths_under(&path)? {
-        if !still_a_file(&p) {
-            rec.file_gone(p, mode, false)?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether a failed lstat means the path is not there (as opposed to unreadable).
