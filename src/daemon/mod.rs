@@ -30,12 +30,12 @@ use crate::hash::{READ_BUF, hash_file};
 use crate::record::Recorder;
 use crate::textutil::escape_path;
 use crate::virustotal::ledger::Ledger;
-use crate::virustotal::worker;
+use crate::virustotal::worker::{self, VtMsg};
 use crate::virustotal::{self, Status};
 use crate::watch::{self, Urgency, WatchEvent};
 
 mod writer;
-use writer::{Msg, Writer};
+use writer::{Inbox, Msg, Writer};
 
 enum Control {
     Shutdown,
@@ -82,20 +82,24 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
     rec.set_state("watched", &watched.join("\n"))?;
     let unwatched: Vec<String> = watch.unwatched.iter().map(|p| escape_path(p)).collect();
     rec.set_state("unwatched", &unwatched.join("\n"))?;
+    // VirusTotal answers have a channel of their own, so the writer can take file
+    // changes first (see daemon/writer.rs).
+    let (vt_tx, vt_rx) = unbounded::<VtMsg>();
     // VirusTotal: said once, at start, when it is off and why.
     let (ledger, vt_worker) = match virustotal::status(&cfg) {
         Status::Off(why) => {
             tracing::info!("VirusTotal lookups are off: {why}; running as a plain FIM");
             rec.set_state("vt", &format!("off: {why}"))?;
+            // Or the writer would wait for answers that never come, at shutdown.
+            drop(vt_tx);
             (None, None)
         }
         Status::On(policy, settings) => {
             rec.set_state("vt", "ok")?;
             rec.set_virustotal(policy.clone());
             let ledger = Ledger::new(policy, &cfg.general.data_dir)?;
-            let tx = msg_tx.clone();
             let handle = worker::spawn(settings, cfg.db_path(), move |m| {
-                let _ = tx.send(Msg::Vt(m));
+                let _ = vt_tx.send(m);
             })?;
             tracing::info!(
                 requests_per_minute = cfg.virustotal.requests_per_minute,
@@ -128,7 +132,7 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
             ctrl: ctrl_tx.clone(),
             vt: ledger.zip(vt_worker.as_ref().map(|h| h.link())),
         };
-        std::thread::Builder::new().name("writer".into()).spawn(move || w.run(msg_rx))?
+        std::thread::Builder::new().name("writer".into()).spawn(move || w.run(Inbox::new(msg_rx, vt_rx)))?
     };
     let key_setter = vt_worker.as_ref().map(|h| h.key_setter());
     let mut shard_txs = Vec::new();

@@ -2,13 +2,20 @@
 //! files + SQLite) and the VirusTotal ledger, and turns what the checkers read and
 //! what the VirusTotal worker answers into rows and alerts, committing whenever it
 //! runs out of work.
+//!
+//! File changes go first. VirusTotal answers come on their own channel and are
+//! held for up to `VT_GROUP`, then recorded together in one transaction with one
+//! alert sync; a file change arriving meanwhile joins that transaction instead of
+//! waiting for it. A change's alert so waits for one answer's bookkeeping at
+//! most, where it used to wait for a transaction and two `fdatasync` per answer.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
 
 use super::{Control, is_gone};
 use crate::attrs::FileState;
@@ -34,12 +41,93 @@ pub(super) enum Msg {
     Scan,
     /// Reopen the alert files.
     Reopen,
-    /// From the VirusTotal worker.
-    Vt(VtMsg),
 }
 
 /// Pause after a batch could not be recorded, before trying again with a scan.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+
+/// How long a VirusTotal answer may wait to be recorded with the ones after it.
+/// Recording one at a time cost a transaction and two `fdatasync` per answer,
+/// and a file change arriving during those waited for them.
+const VT_GROUP: Duration = Duration::from_millis(100);
+
+/// At most this many held answers in one group, so its transaction stays short.
+const VT_GROUP_MAX: usize = 256;
+
+/// What the writer does next. Built and consumed at once, like `Msg`.
+#[allow(clippy::large_enum_variant)]
+enum Step {
+    /// A file change or a control message: always first.
+    Msg(Msg),
+    /// Count a request against the persisted budget. Recorded at once, so a crash
+    /// cannot hand out fresh budget; it syncs no alert, so it is cheap.
+    Requested(i64),
+    /// The held VirusTotal answers are due.
+    Answers,
+}
+
+/// The writer's two inputs and the VirusTotal messages held for the next group.
+pub(super) struct Inbox {
+    rx: Receiver<Msg>,
+    vt_rx: Receiver<VtMsg>,
+    /// A closed channel is swapped for `never()`; these say which.
+    open: (bool, bool),
+    held: VecDeque<VtMsg>,
+    /// When the oldest held message arrived.
+    held_since: Option<Instant>,
+}
+
+impl Inbox {
+    pub(super) fn new(rx: Receiver<Msg>, vt_rx: Receiver<VtMsg>) -> Inbox {
+        Inbox { rx, vt_rx, open: (true, true), held: VecDeque::new(), held_since: None }
+    }
+
+    /// The next step; `None` once both channels are closed and nothing is held.
+    fn next(&mut self) -> Option<Step> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(m) => return Some(Step::Msg(m)),
+                Err(TryRecvError::Disconnected) if self.open.0 => {
+                    self.rx = never();
+                    self.open.0 = false;
+                }
+                Err(_) => {}
+            }
+            let closed = self.open == (false, false);
+            let wait = match self.held_since {
+                None if closed => return None,
+                None => Duration::from_secs(3600),
+                // Stopping: what is held is recorded now, not at the end of the group.
+                Some(_) if closed => return Some(Step::Answers),
+                Some(t) if t.elapsed() >= VT_GROUP || self.held.len() >= VT_GROUP_MAX => return Some(Step::Answers),
+                Some(t) => VT_GROUP.saturating_sub(t.elapsed()),
+            };
+            select! {
+                recv(self.rx) -> m => match m {
+                    Ok(m) => return Some(Step::Msg(m)),
+                    Err(_) => {
+                        self.rx = never();
+                        self.open.0 = false;
+                    }
+                },
+                recv(self.vt_rx) -> m => match m {
+                    Ok(VtMsg::Requested { time_ms }) => return Some(Step::Requested(time_ms)),
+                    // Answers and key changes keep their order: a refusal recorded
+                    // after the key change it preceded would stop lookups again.
+                    Ok(m) => {
+                        self.held_since.get_or_insert_with(Instant::now);
+                        self.held.push_back(m);
+                    }
+                    Err(_) => {
+                        self.vt_rx = never();
+                        self.open.1 = false;
+                    }
+                },
+                default(wait) => {}
+            }
+        }
+    }
+}
 
 /// The writer thread's state: the only thread that records.
 pub(super) struct Writer {
@@ -55,11 +143,15 @@ impl Writer {
     /// Commits whenever it runs out of work, so an alert reaches disk within
     /// milliseconds of its event; then acknowledges the VirusTotal answers it
     /// recorded and wakes the worker if anything was queued.
-    pub(super) fn run(mut self, rx: Receiver<Msg>) -> Result<(), RecordError> {
+    pub(super) fn run(mut self, mut inbox: Inbox) -> Result<(), RecordError> {
         let mut acks = Vec::new();
-        while let Ok(msg) = rx.recv() {
+        while let Some(step) = inbox.next() {
             let ledger_before = self.vt.as_ref().map(|(l, _)| l.flags());
-            let batch = self.batch(msg, &rx, &mut acks);
+            let batch = match step {
+                Step::Msg(msg) => self.batch(msg, &inbox.rx),
+                Step::Requested(time_ms) => self.requested(time_ms),
+                Step::Answers => self.answers(&mut inbox, &mut acks),
+            };
             if let Err(e) = &batch {
                 // A full disk, say. Undo the batch whole; what it recorded is found
                 // again by a full scan once writing works, so nothing is lost.
@@ -94,15 +186,52 @@ impl Writer {
     }
 
     /// Handles `first` and whatever else is queued, then commits.
-    fn batch(&mut self, first: Msg, rx: &Receiver<Msg>, acks: &mut Vec<String>) -> Result<(), RecordError> {
-        self.handle(first, acks)?;
+    fn batch(&mut self, first: Msg, rx: &Receiver<Msg>) -> Result<(), RecordError> {
+        self.handle(first)?;
         for msg in rx.try_iter().take(4096) {
-            self.handle(msg, acks)?;
+            self.handle(msg)?;
         }
         self.rec.commit()
     }
 
-    fn handle(&mut self, msg: Msg, acks: &mut Vec<String>) -> Result<(), RecordError> {
+    fn requested(&mut self, time_ms: i64) -> Result<(), RecordError> {
+        if let Some((ledger, _)) = &mut self.vt {
+            ledger.requested(&mut self.rec, time_ms)?;
+        }
+        self.rec.commit()
+    }
+
+    /// Records the held VirusTotal messages in one transaction. A file change
+    /// arriving meanwhile joins it: its alert goes out with this commit instead
+    /// of after it; the answers not reached yet stay held (and due).
+    fn answers(&mut self, inbox: &mut Inbox, acks: &mut Vec<String>) -> Result<(), RecordError> {
+        while let Some(m) = inbox.held.pop_front() {
+            self.vt_msg(m, acks)?;
+            if let Ok(msg) = inbox.rx.try_recv() {
+                if inbox.held.is_empty() {
+                    inbox.held_since = None;
+                }
+                return self.batch(msg, &inbox.rx);
+            }
+        }
+        inbox.held_since = None;
+        self.rec.commit()
+    }
+
+    fn vt_msg(&mut self, msg: VtMsg, acks: &mut Vec<String>) -> Result<(), RecordError> {
+        let Some((ledger, _)) = &mut self.vt else { return Ok(()) };
+        let rec = &mut self.rec;
+        match msg {
+            VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms),
+            VtMsg::Answered { sha256, answer, status, latency } => {
+                acks.push(sha256.clone());
+                ledger.answered(rec, &sha256, &answer, status, latency)
+            }
+            VtMsg::KeyChanged => ledger.key_changed(rec),
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) -> Result<(), RecordError> {
         let rec = &mut self.rec;
         match msg {
             Msg::Read { path, mode, result: Ok((md, digests)) } => {
@@ -147,17 +276,6 @@ impl Writer {
                     tracing::error!("{e}");
                 }
             }
-            Msg::Vt(vt) => {
-                let Some((ledger, _)) = &mut self.vt else { return Ok(()) };
-                match vt {
-                    VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms)?,
-                    VtMsg::Answered { sha256, answer, status, latency } => {
-                        acks.push(sha256.clone());
-                        ledger.answered(rec, &sha256, &answer, status, latency)?;
-                    }
-                    VtMsg::KeyChanged => ledger.key_changed(rec)?,
-                }
-            }
         }
         Ok(())
     }
@@ -184,4 +302,76 @@ fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virustotal::Verdict;
+    use crate::virustotal::client::Answer;
+    use crossbeam_channel::unbounded;
+
+    fn answered(sha: &str) -> VtMsg {
+        VtMsg::Answered {
+            sha256: sha.into(),
+            answer: Answer::Verdict(Verdict::not_found(sha)),
+            status: 404,
+            latency: Duration::ZERO,
+        }
+    }
+
+    fn kind(step: Option<Step>) -> &'static str {
+        match step {
+            Some(Step::Msg(_)) => "change",
+            Some(Step::Requested(_)) => "requested",
+            Some(Step::Answers) => "answers",
+            None => "end",
+        }
+    }
+
+    #[test]
+    fn changes_go_first_and_answers_wait_for_their_group() {
+        let (tx, rx) = unbounded();
+        let (vt_tx, vt_rx) = unbounded();
+        let mut inbox = Inbox::new(rx, vt_rx);
+        let start = Instant::now();
+        vt_tx.send(answered("a")).unwrap();
+        vt_tx.send(VtMsg::KeyChanged).unwrap();
+        vt_tx.send(VtMsg::Requested { time_ms: 7 }).unwrap();
+        tx.send(Msg::Reopen).unwrap();
+        assert_eq!(kind(inbox.next()), "change", "a change goes before VirusTotal messages sent earlier");
+        assert_eq!(kind(inbox.next()), "requested", "a request is counted at once, not held");
+        assert_eq!(inbox.held.len(), 2, "the answer and the key change are held, in order");
+        assert!(matches!(inbox.held[1], VtMsg::KeyChanged));
+        tx.send(Msg::Scan).unwrap();
+        assert_eq!(kind(inbox.next()), "change", "a change arriving while answers are held goes at once");
+        assert_eq!(kind(inbox.next()), "answers");
+        assert!(start.elapsed() >= VT_GROUP, "the answers were held for their group");
+    }
+
+    #[test]
+    fn held_answers_are_recorded_before_the_writer_ends() {
+        let (tx, rx) = unbounded::<Msg>();
+        let (vt_tx, vt_rx) = unbounded();
+        let mut inbox = Inbox::new(rx, vt_rx);
+        vt_tx.send(answered("a")).unwrap();
+        drop(vt_tx);
+        drop(tx);
+        assert_eq!(kind(inbox.next()), "answers");
+        inbox.held.clear();
+        inbox.held_since = None;
+        assert_eq!(kind(inbox.next()), "end");
+    }
+
+    #[test]
+    fn a_full_group_goes_without_waiting() {
+        let (_tx, rx) = unbounded::<Msg>();
+        let (vt_tx, vt_rx) = unbounded();
+        let mut inbox = Inbox::new(rx, vt_rx);
+        for i in 0..VT_GROUP_MAX + 10 {
+            vt_tx.send(answered(&i.to_string())).unwrap();
+        }
+        assert_eq!(kind(inbox.next()), "answers");
+        assert_eq!(inbox.held.len(), VT_GROUP_MAX, "a full group goes as soon as it is full");
+    }
 }

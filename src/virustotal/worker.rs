@@ -2,7 +2,9 @@
 //! picks due hashes from the queue (through its own read-only connection), asks
 //! VirusTotal within the limiter's budget, a few requests at a time, and sends
 //! every answer to the writer. It never writes the database itself; a hash stays
-//! "in flight" here until the writer acknowledges it has recorded the answer.
+//! "in flight" here until the writer acknowledges it has recorded the answer, but
+//! its request slot is free as soon as the answer is in (the writer records
+//! answers in groups).
 //!
 //! It stops asking while a 429 pause lasts and after a 401/403 until the key
 //! changes. On shutdown, requests in flight are abandoned: their hashes are still
@@ -25,6 +27,11 @@ use crate::record::{unix_now, unix_now_ms};
 use crate::store::Store;
 
 const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// Answers received but not yet recorded, at most. A writer that cannot record
+/// (a full disk) stops the asking after this many instead of burning quota on
+/// answers that are rolled back.
+const UNRECORDED_MAX: usize = 64;
 
 /// What the worker tells the writer.
 #[derive(Debug)]
@@ -216,7 +223,9 @@ impl<F: Fn(VtMsg)> Worker<F> {
                 }
                 self.paused_until = None;
             }
-            if self.inflight.len() >= self.settings.concurrency {
+            if self.tasks.len() >= self.settings.concurrency
+                || self.inflight.len() >= self.settings.concurrency + UNRECORDED_MAX
+            {
                 return None;
             }
             match self.limiter.check(unix_now()) {

@@ -258,6 +258,23 @@ fn a_slow_virustotal_does_not_delay_fim_alerts() {
 }
 
 #[test]
+fn lookups_use_every_slot_of_concurrency_and_never_more() {
+    // Answers are recorded in groups, so a slot is freed when its answer arrives,
+    // not when it is recorded: `concurrency` requests stay in flight while the
+    // backlog lasts, and never more.
+    let vt = StandIn::start(Reply::Slow(Duration::from_millis(300), Box::new(Reply::NotFound)));
+    let t = tree(&vt, "concurrency = 3");
+    let d = Daemon::start(&t);
+    let files: Vec<_> = (0..12).map(|i| t.write(&format!("c{i}.bin"), format!("concurrent {i}").as_bytes())).collect();
+    for f in &files {
+        wait_vt(&t, f);
+    }
+    d.stop();
+    assert_eq!(vt.requests().len(), files.len(), "one request per distinct hash");
+    assert_eq!(vt.max_in_flight(), 3, "three slots used, never a fourth");
+}
+
+#[test]
 fn an_unknown_hash_later_detected_raises_87105_for_every_file_carrying_it() {
     let vt = StandIn::start(Reply::NotFound);
     let t = tree(&vt, "recheck_not_found = [\"1s\", \"1s\", \"1s\"]");

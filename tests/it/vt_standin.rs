@@ -51,6 +51,8 @@ struct State {
     requests: Vec<Request>,
     /// When set, any other key gets a 401.
     key: Option<String>,
+    /// Requests being answered now, and the most there ever were at once.
+    in_flight: (usize, usize),
 }
 
 pub struct StandIn {
@@ -108,6 +110,11 @@ impl StandIn {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// The most requests that were ever being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().unwrap().in_flight.1
+    }
+
     pub fn asked(&self, hash: &str) -> usize {
         self.requests().iter().filter(|r| r.hash == hash).count()
     }
@@ -144,15 +151,19 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
         let mut s = state.lock().unwrap();
         let wrong_key = s.key.is_some() && s.key != api_key;
         s.requests.push(Request { hash: hash.clone(), api_key, at: Instant::now() });
+        s.in_flight.0 += 1;
+        s.in_flight.1 = s.in_flight.1.max(s.in_flight.0);
         if wrong_key {
-            return respond(&mut conn, &hash, Reply::Status(401, "Unauthorized"));
-        }
-        match s.script.pop_front() {
-            Some(r) => r,
-            None => s.by_hash.get(&hash).or(s.default.as_ref()).cloned().unwrap_or(Reply::NotFound),
+            Reply::Status(401, "Unauthorized")
+        } else {
+            match s.script.pop_front() {
+                Some(r) => r,
+                None => s.by_hash.get(&hash).or(s.default.as_ref()).cloned().unwrap_or(Reply::NotFound),
+            }
         }
     };
     respond(&mut conn, &hash, reply);
+    state.lock().unwrap().in_flight.0 -= 1;
 }
 
 fn respond(conn: &mut TcpStream, hash: &str, reply: Reply) {
