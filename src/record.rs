@@ -51,6 +51,8 @@ pub struct Recorder {
     vt: Option<Policy>,
     /// Something was queued for VirusTotal since the last `take_queued`.
     vt_queued: bool,
+    /// Write each FIM alert to the files as soon as it is formatted (see `set_alert_early`).
+    alert_early: bool,
 }
 
 impl Recorder {
@@ -64,12 +66,22 @@ impl Recorder {
             in_transaction: false,
             vt: None,
             vt_queued: false,
+            alert_early: false,
         }
     }
 
     /// Turns VirusTotal hand-offs on.
     pub fn set_virustotal(&mut self, policy: Policy) {
         self.vt = Some(policy);
+    }
+
+    /// With `on`, each FIM alert is written to the alert files (not synced) as
+    /// soon as it is formatted, before its change's SQL and the rest of the batch:
+    /// the daemon's writer asks for this when no other change is waiting, so a
+    /// lone change is alerted without waiting for bookkeeping (the VirusTotal
+    /// hand-off, say). Bursts and scans keep one write per batch.
+    pub fn set_alert_early(&mut self, on: bool) {
+        self.alert_early = on;
     }
 
     /// The store and the sink inside the open transaction, for writers that
@@ -166,11 +178,11 @@ impl Recorder {
                 (EventKind::Modified, changed)
             }
         };
-        match &after {
-            Some(a) => self.store.upsert_file(&path, a, now)?,
-            None => self.store.delete_file(&path)?,
-        }
         if baseline {
+            match &after {
+                Some(a) => self.store.upsert_file(&path, a, now)?,
+                None => self.store.delete_file(&path)?,
+            }
             // No alert, but the baseline's files get a verdict too (lowest priority).
             if let Some(a) = &after {
                 self.hand_off(&path, a, String::new(), PRIORITY_BASELINE)?;
@@ -178,8 +190,16 @@ impl Recorder {
             return Ok(None);
         }
         let ev = FimEvent { kind, mode, path, before, after, changed };
-        // The alert goes out before the commit that records it (see `commit`).
+        // The alert goes out before the commit that records it (see `commit`) and,
+        // when asked, before this change's own SQL, so that cannot hold it up.
         let id = self.sink.fim(&ev).map_err(RecordError::Alerts)?;
+        if self.alert_early {
+            self.sink.flush().map_err(RecordError::Alerts)?;
+        }
+        match &ev.after {
+            Some(a) => self.store.upsert_file(&ev.path, a, now)?,
+            None => self.store.delete_file(&ev.path)?,
+        }
         self.store.insert_event(&id, now, &ev)?;
         let fresh_content = match ev.kind {
             EventKind::Added => true,
@@ -310,5 +330,26 @@ mod tests {
         assert_eq!(rec.file_gone(q, rt, false).unwrap(), Some(EventKind::Deleted));
         assert_eq!(depth(&rec), [1, 0, 0, 0]);
         rec.commit().unwrap();
+    }
+
+    #[test]
+    fn an_early_alert_is_in_the_files_before_its_commit_and_a_late_one_only_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = recorder(dir.path());
+        let log = || std::fs::read_to_string(dir.path().join(crate::alert::sink::ALERTS_LOG)).unwrap();
+        let rt = ScanMode::Realtime;
+        rec.file_read(PathBuf::from("/w/baseline"), state(b"0"), false, rt, true).unwrap();
+        rec.commit().unwrap();
+
+        rec.file_read(PathBuf::from("/w/late"), state(b"1"), false, rt, false).unwrap();
+        assert!(!log().contains("/w/late"), "without alert_early the alert waits for the commit");
+        rec.commit().unwrap();
+        assert!(log().contains("File '/w/late' added"));
+
+        rec.set_alert_early(true);
+        rec.file_read(PathBuf::from("/w/early"), state(b"2"), false, rt, false).unwrap();
+        assert!(log().contains("File '/w/early' added"), "written before its change's SQL and the commit");
+        rec.commit().unwrap();
+        assert_eq!(log().matches("File '/w/early' added").count(), 1, "the commit does not write it again");
     }
 }

@@ -135,6 +135,13 @@ impl AlertSink {
         Ok(id)
     }
 
+    /// Writes out buffered alerts, without waiting for the disk: readers of the
+    /// files see them; a crash may still lose them (see `sync`).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.log.flush()?;
+        self.json.flush()
+    }
+
     /// Writes out buffered alerts and waits until they are on disk.
     pub fn sync(&mut self) -> io::Result<()> {
         if !self.dirty {

@@ -187,8 +187,12 @@ impl Writer {
 
     /// Handles `first` and whatever else is queued, then commits.
     fn batch(&mut self, first: Msg, rx: &Receiver<Msg>) -> Result<(), RecordError> {
+        // A change with nothing behind it is alerted at once; a burst is written
+        // out in one go at the commit.
+        self.rec.set_alert_early(rx.is_empty());
         self.handle(first)?;
         for msg in rx.try_iter().take(4096) {
+            self.rec.set_alert_early(rx.is_empty());
             self.handle(msg)?;
         }
         self.rec.commit()
