@@ -1,11 +1,13 @@
 //! `fimvt run`: wiring only. Channels, threads, signals and the shutdown order;
-//! the decisions live in `watch`, `scan`, `record` and `config`.
+//! the decisions live in `watch`, `scan`, `record`, `config` and `writer`.
 //!
 //! ```text
 //! notify thread --WatchEvent (bounded; full => lost flag)--> coalescer
 //! coalescer: per-path deadlines (settle), folder walks, periodic and lost-event
 //!            rescans --path, sharded by hash--> checkers (N threads)
 //! checkers: lstat + hash --Msg--> writer (owns the Recorder: alerts + SQLite)
+//! virustotal worker --VtMsg (a channel of its own)--> writer (file changes first)
+//! checkpoint thread: WAL checkpoints on its own connection, every second
 //! signal thread: TERM/INT -> coalescer shutdown, USR1 -> rescan, HUP -> reopen
 //! ```
 //!
