@@ -32,6 +32,10 @@
 #   MEM_SECS     steady window of the memory part                         (30)
 #   LAT_N        measured creations per latency run (+10 warm-up)         (500)
 #   LAT_ROUNDS   idle/busy pairs of latency runs                          (1)
+#   LAT_GAP_MS   at least this long from one close() to the next creation,
+#                so each change meets fimvt idle or busy as it happens to
+#                be; 0 = back to back, a closed loop where each creation
+#                waits for the previous alert (a saturation extreme)      (10)
 #   WAIT_OTHERS  seconds to wait for a running bench/realtime.sh or
 #                bench/scan.sh to finish before measuring (2 cores)      (1200)
 #   QUIET_WAIT   seconds to wait, before each part, for the CPU to be
@@ -61,6 +65,7 @@ DELAY_MS=${DELAY_MS:-30}
 MEM_SECS=${MEM_SECS:-30}
 LAT_N=${LAT_N:-500}
 LAT_ROUNDS=${LAT_ROUNDS:-1}
+LAT_GAP_MS=${LAT_GAP_MS:-10}
 WAIT_OTHERS=${WAIT_OTHERS:-1200}
 QUIET_WAIT=${QUIET_WAIT:-300}
 BENCH_OUT=${BENCH_OUT:-$ROOT/bench/results.md}
@@ -180,9 +185,9 @@ out "## fimvt VirusTotal benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 out ""
 out "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(python3 --version)"
 out "- fimvt: $FIMVT (sha256 $FIMVT_SHA…, built $(date -u -r "$FIMVT" '+%Y-%m-%d %H:%M UTC'); git HEAD $fimvt_rev${dirty:+, with uncommitted source changes: the binary may not match HEAD}), \`realtime.settle = \"250ms\"\`"
-out "- VirusTotal: bench/vt_standin.py on 127.0.0.1 (threaded HTTP/1.1 keep-alive, answers after ${DELAY_MS} ms; 200 report for 75% of hashes, 404 NotFoundError for 25%), \`requests_per_minute = $RPM\`, \`concurrency = $CONCURRENCY\`, \`daily_quota = 10000000\`, \`scan_baseline = true\`"
-out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_ROUNDS=$LAT_ROUNDS"
-out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_ROUNDS="$LAT_ROUNDS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
+out "- VirusTotal: bench/vt_standin.py on 127.0.0.1 at nice 19 (threaded HTTP/1.1 keep-alive, answers after ${DELAY_MS} ms; 200 report for 75% of hashes, 404 NotFoundError for 25%), \`requests_per_minute = $RPM\`, \`concurrency = $CONCURRENCY\`, \`daily_quota = 10000000\`, \`scan_baseline = true\`"
+out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
+out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
 ((waited > 0)) && out "- waited ${waited} s for another benchmark to finish first"
 
 R=$WORK/results
@@ -217,7 +222,7 @@ for part in "${PARTS[@]}"; do
                 log "[latency] run $run: VirusTotal $vt, $LAT_N creations"
                 python3 "$PY" latency --fimvt "$B" --work "$WORK/lat-$vt$run" --tree "$BACKLOG" \
                     --out "$R/latency-$vt$run.json" --vt "$vt" --run "$run" --n "$LAT_N" \
-                    --rpm "$RPM" --concurrency "$CONCURRENCY" --delay-ms "$DELAY_MS"
+                    --rpm "$RPM" --concurrency "$CONCURRENCY" --delay-ms "$DELAY_MS" --gap-ms "$LAT_GAP_MS"
                 files+=("$R/latency-$vt$run.json")
             done
         done
