@@ -44,6 +44,19 @@ enum Control {
     Scan,
     /// Files a scan found still changing: look at them once they settle.
     Recheck(Vec<PathBuf>),
+    /// The writer thread ended. Before shutdown that means it died (a bug):
+    /// nothing could be recorded any more, so the daemon stops.
+    WriterStopped,
+}
+
+/// Tells the coalescer when the writer thread ends, however it ends (a panic
+/// unwinds through this too). After a normal shutdown nobody is listening.
+struct WriterStopped(Sender<Control>);
+
+impl Drop for WriterStopped {
+    fn drop(&mut self) {
+        let _ = self.0.send(Control::WriterStopped);
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT. The data folder lock is held by the
@@ -134,7 +147,11 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
             ctrl: ctrl_tx.clone(),
             vt: ledger.zip(vt_worker.as_ref().map(|h| h.link())),
         };
-        std::thread::Builder::new().name("writer".into()).spawn(move || w.run(Inbox::new(msg_rx, vt_rx)))?
+        let stopped = WriterStopped(ctrl_tx.clone());
+        std::thread::Builder::new().name("writer".into()).spawn(move || {
+            let _stopped = stopped;
+            w.run(Inbox::new(msg_rx, vt_rx))
+        })?
     };
     let key_setter = vt_worker.as_ref().map(|h| h.key_setter());
     let mut shard_txs = Vec::new();
@@ -210,7 +227,11 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
     if let Some(h) = vt_worker {
         h.stop();
     }
-    writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))??;
+    writer.join().map_err(|_| {
+        anyhow::anyhow!(
+            "the writer thread panicked (its message is above); what it had not committed is found again at the next start"
+        )
+    })??;
     drop(checkpoint_stop);
     let _ = checkpointer.join();
     tracing::info!("stopped cleanly");
@@ -296,6 +317,16 @@ impl Coalescer<'_> {
                         for path in paths {
                             self.path_event(path, Urgency::Settle, ScanMode::Scheduled, now);
                         }
+                    }
+                    Ok(Control::WriterStopped) => {
+                        // Without a writer nothing reaches the alerts or the database:
+                        // better to stop, loudly, than to watch and drop. The changes
+                        // not recorded are found by the start-up scan after a restart
+                        // (systemd: Restart=on-failure).
+                        tracing::error!(
+                            "the writer thread stopped unexpectedly; stopping so that a restart catches up"
+                        );
+                        return;
                     }
                     Ok(Control::Shutdown) | Err(_) => {
                         self.flush();

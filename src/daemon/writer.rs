@@ -239,6 +239,8 @@ impl Writer {
         let rec = &mut self.rec;
         match msg {
             Msg::Read { path, mode, result: Ok((md, digests)) } => {
+                #[cfg(debug_assertions)]
+                injected_panic(&path);
                 let after = FileState::from_metadata(&md, digests, rec.names());
                 rec.file_read(path, after, true, mode, false)?;
             }
@@ -282,6 +284,17 @@ impl Writer {
             }
         }
         Ok(())
+    }
+}
+
+/// Fault injection for the tests, in debug builds only: the writer panics, as a
+/// bug would, on a file named by `FIMVT_TEST_WRITER_PANIC`.
+#[cfg(debug_assertions)]
+fn injected_panic(path: &Path) {
+    if let Some(name) = std::env::var_os("FIMVT_TEST_WRITER_PANIC")
+        && path.file_name() == Some(&name)
+    {
+        panic!("injected writer panic (FIMVT_TEST_WRITER_PANIC)");
     }
 }
 

@@ -192,6 +192,30 @@ fn an_overflowing_event_queue_is_recovered_by_a_rescan() {
 }
 
 #[test]
+fn a_writer_that_dies_stops_the_daemon_with_an_error_and_a_restart_catches_up() {
+    // A bug in the writer must not leave a process that watches and records
+    // nothing: it exits non-zero (systemd restarts it) and nothing is lost.
+    let t = tree("");
+    Daemon::start(&t).stop();
+    let d = Daemon::spawn_with_env(&t, &[("FIMVT_TEST_WRITER_PANIC", "trigger.bin")]);
+    d.wait_log(30, "scan complete");
+    let before = t.write("before.bin", b"recorded");
+    wait_alert(&t, &before, 1);
+    let trigger = t.write("trigger.bin", b"the writer dies on this one");
+    let status = d.wait_exit(30);
+    assert!(!status.success(), "exit status {status}");
+    let log = d.log();
+    assert!(log.contains("the writer thread stopped unexpectedly"), "{log}");
+    assert!(!log.contains("stopped cleanly"), "{log}");
+    assert!(alerts_for(&t, &trigger).is_empty(), "the panic came before its alert");
+
+    let d = Daemon::start(&t);
+    assert_eq!(rule(&wait_alert(&t, &trigger, 1)), "554", "found by the start-up scan");
+    d.stop();
+    assert_eq!(alerts_for(&t, &before).len(), 1, "what was recorded is not alerted again");
+}
+
+#[test]
 fn changes_made_while_stopped_are_reported_at_restart() {
     let t = tree("");
     let keep = t.write("keep", b"1");

@@ -207,6 +207,16 @@ impl Daemon {
         assert_eq!(unsafe { libc::kill(self.pid() as i32, sig) }, 0);
     }
 
+    /// Waits up to `secs` for the daemon to exit on its own; fails if it does not.
+    pub fn wait_exit(&self, secs: u64) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_until(secs, "fimvt run to exit", || {
+            status = self.child.borrow_mut().try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+
     /// SIGTERM, then waits for a clean exit: all pending work is recorded by then.
     pub fn stop(self) -> String {
         self.signal(libc::SIGTERM);
