@@ -147,12 +147,19 @@ impl Writer {
         let mut acks = Vec::new();
         while let Some(step) = inbox.next() {
             let ledger_before = self.vt.as_ref().map(|(l, _)| l.flags());
+            // Only these write alerts: their success says writing works again.
+            let writes_alerts = !matches!(step, Step::Requested(_));
             let batch = match step {
                 Step::Msg(msg) => self.batch(msg, &inbox.rx),
                 Step::Requested(time_ms) => self.requested(time_ms),
                 Step::Answers => self.answers(&mut inbox, &mut acks),
             };
             if let Err(e) = &batch {
+                // No new lookups while nothing can be recorded: their answers would
+                // be rolled back, and the quota spent on them lost.
+                if let Some((_, link)) = &self.vt {
+                    link.set_recording(false);
+                }
                 // A full disk, say. Undo the batch whole; what it recorded is found
                 // again by a full scan once writing works, so nothing is lost.
                 tracing::error!(
@@ -173,6 +180,9 @@ impl Writer {
             // rolled back: their hashes stay "in flight" (not asked again, no quota
             // burnt while the disk is full) until a batch succeeds, then are asked again.
             if let (Some((_, link)), true) = (&self.vt, batch.is_ok()) {
+                if writes_alerts {
+                    link.set_recording(true);
+                }
                 for sha in acks.drain(..) {
                     link.ack(sha);
                 }

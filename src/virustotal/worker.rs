@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
@@ -28,9 +29,9 @@ use crate::store::Store;
 
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
-/// Answers received but not yet recorded, at most. A writer that cannot record
-/// (a full disk) stops the asking after this many instead of burning quota on
-/// answers that are rolled back.
+/// Answers received but not yet recorded, at most (the writer records them in
+/// groups a fraction of a second apart). A backstop: a writer that cannot record
+/// says so first (`Link::set_recording`).
 const UNRECORDED_MAX: usize = 64;
 
 /// What the worker tells the writer.
@@ -58,11 +59,14 @@ pub struct Handle {
     thread: std::thread::JoinHandle<()>,
 }
 
-/// What the writer uses: wake the worker, acknowledge answers.
+/// What the writer uses: wake the worker, acknowledge answers, say whether it
+/// can record.
 #[derive(Clone)]
 pub struct Link {
     wake: Arc<Notify>,
     acks: mpsc::UnboundedSender<String>,
+    /// False while the writer cannot record (a full disk): nothing new is asked.
+    recording: Arc<AtomicBool>,
 }
 
 impl Link {
@@ -74,6 +78,13 @@ impl Link {
     /// The writer has recorded the answer for `sha256`.
     pub fn ack(&self, sha256: String) {
         let _ = self.acks.send(sha256);
+    }
+
+    /// Whether the writer can record; asking resumes when it can again.
+    pub fn set_recording(&self, ok: bool) {
+        if self.recording.swap(ok, Ordering::SeqCst) != ok && ok {
+            self.wake();
+        }
     }
 }
 
@@ -118,6 +129,7 @@ struct Worker<F: Fn(VtMsg)> {
     out: F,
     paused_until: Option<Instant>,
     bad_key: bool,
+    recording: Arc<AtomicBool>,
 }
 
 /// Starts the worker thread. `out` delivers its messages to the writer.
@@ -130,6 +142,8 @@ pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'stat
     let (key, key_rx) = watch::channel(settings.api_key.clone());
     let (stop, stop_rx) = watch::channel(false);
     let wake2 = wake.clone();
+    let recording = Arc::new(AtomicBool::new(true));
+    let recording2 = recording.clone();
     let thread = std::thread::Builder::new().name("virustotal".into()).spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         rt.block_on(async move {
@@ -154,11 +168,12 @@ pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'stat
                 out,
                 paused_until: None,
                 bad_key: false,
+                recording: recording2,
             };
             w.run(wake2, acks_rx, key_rx, stop_rx).await;
         });
     })?;
-    Ok(Handle { link: Link { wake, acks }, key: KeySetter(Arc::new(key)), stop, thread })
+    Ok(Handle { link: Link { wake, acks, recording }, key: KeySetter(Arc::new(key)), stop, thread })
 }
 
 impl<F: Fn(VtMsg)> Worker<F> {
@@ -213,7 +228,7 @@ impl<F: Fn(VtMsg)> Worker<F> {
     /// Sends every request the budget allows; returns when to look again.
     fn dispatch(&mut self) -> Option<Instant> {
         loop {
-            if self.bad_key {
+            if self.bad_key || !self.recording.load(Ordering::SeqCst) {
                 return None;
             }
             let now = Instant::now();

@@ -460,6 +460,53 @@ fn a_full_disk_is_said_clearly_and_caught_up_once_space_is_back() {
 }
 
 #[test]
+fn a_full_disk_stops_virustotal_lookups_until_answers_can_be_recorded_again() {
+    // Answers that cannot be recorded are rolled back and asked again later, so
+    // asking on while the disk is full would only burn quota.
+    let clean = crate::vt_standin::Reply::Found { malicious: 0, suspicious: 0, undetected: 60, harmless: 0 };
+    let vt = crate::vt_standin::StandIn::start(crate::vt_standin::Reply::Slow(
+        std::time::Duration::from_millis(200),
+        Box::new(clean),
+    ));
+    let t = Tree::new();
+    t.write_config(&format!(
+        "[general]\ndata_dir = \"var\"\nhostname = \"testhost\"\n[[directories]]\npath = \"watched\"\n\
+         [realtime]\nsettle = \"100ms\"\n\
+         [virustotal]\nenabled = true\napi_key = \"k\"\nbase_url = \"{}\"\nrequests_per_minute = 100000\n\
+         daily_quota = 1000000\nconcurrency = 2\n",
+        vt.url()
+    ));
+    let data = t.dir.path().join("var");
+    std::fs::create_dir_all(&data).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m,mode=0750", "tmpfs"])
+        .arg(&data)
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "mounting a tmpfs needs root, as in CI");
+    let _umount = Mount(data.clone());
+    let d = Daemon::start(&t);
+    let files: Vec<_> = (0..40).map(|i| t.write(&format!("q{i}.bin"), format!("queued {i}").as_bytes())).collect();
+    let verdicts = || -> i64 { t.db().query_row("SELECT count(*) FROM vt_verdicts", [], |r| r.get(0)).unwrap() };
+    wait_until(30, "the first verdicts", || verdicts() >= 2);
+    // Fill the disk under the daemon.
+    let filler = data.join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[0u8; 64 << 10]).is_ok() {}
+    }
+    d.wait_log(30, "cannot record changes");
+    let at_failure = vt.requests().len();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let asked = vt.requests().len() - at_failure;
+    assert!(asked <= 2, "{asked} requests while nothing could be recorded (concurrency 2)");
+    std::fs::remove_file(&filler).unwrap();
+    wait_until(60, "every lookup answered and recorded", || verdicts() == files.len() as i64);
+    d.stop();
+    let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
+    assert_eq!(queued, 0);
+}
+
+#[test]
 fn a_monitored_folder_deleted_and_recreated_is_watched_again() {
     let t = tree("");
     let old = t.write("old.txt", b"before");
