@@ -703,10 +703,9 @@ def report_rate(runs, note):
                  f"p50 {sm['p50']:.3f}, max {sm['max']:.1f} ms, negative for {sm['negative']} pairs "
                  f"({r.get('windows_over_limit')} sliding windows over {r['rpm']}); in fimvt's log (send, ms "
                  f"resolution) min {dm['min']} ms, ≤ 0 for {dm['at_zero_or_less']} pairs. fimvt frees a slot "
-                 f"exactly 60 s after the request that used it, with no safety margin, so arrival jitter of a few "
-                 f"ms (here: loopback + a Python server on a loaded 2-core machine; over the Internet: tens of "
-                 f"ms) lets the server count more than {r['rpm']} in a sliding 60-s window. The limiter itself "
-                 f"never exceeded the rate; a server counting per sliding window may see small excesses.")
+                 f"61 s after the request that used it: the 1-s margin absorbs the arrival jitter (loopback "
+                 f"and a Python server here, tens of ms over the Internet) that would otherwise let a server "
+                 f"counting per sliding 60-s window see more than {r['rpm']}.")
     o.append(f"- **Achieved fraction of the allowed rate**, steady part (minutes 2–{len(r['per_minute'])}, "
              f"{r['steady_requests']} requests in {r['steady_minutes']} min): "
              f"**{'n/a' if frac is None else f'{100 * frac:.1f}%'}** "
