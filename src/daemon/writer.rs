@@ -151,7 +151,9 @@ impl Writer {
             let writes_alerts = !matches!(step, Step::Requested(_));
             let batch = match step {
                 Step::Msg(msg) => self.batch(msg, &inbox.rx),
-                Step::Requested(time_ms) => self.requested(time_ms),
+                Step::Requested(time_ms) => {
+                    self.vt_msg(VtMsg::Requested { time_ms }, &mut acks).and_then(|()| self.rec.commit())
+                }
                 Step::Answers => self.answers(&mut inbox, &mut acks),
             };
             if let Err(e) = &batch {
@@ -177,8 +179,8 @@ impl Writer {
                 let _ = self.ctrl.send(Control::Scan);
             }
             // Acknowledged once recorded. After a failed batch the answers were
-            // rolled back: their hashes stay "in flight" (not asked again, no quota
-            // burnt while the disk is full) until a batch succeeds, then are asked again.
+            // rolled back: their hashes stay "in flight" (not asked again) until a
+            // batch succeeds, then are asked again; meanwhile nothing new is asked.
             if let (Some((_, link)), true) = (&self.vt, batch.is_ok()) {
                 if writes_alerts {
                     link.set_recording(true);
@@ -204,13 +206,6 @@ impl Writer {
         for msg in rx.try_iter().take(4096) {
             self.rec.set_alert_early(rx.is_empty());
             self.handle(msg)?;
-        }
-        self.rec.commit()
-    }
-
-    fn requested(&mut self, time_ms: i64) -> Result<(), RecordError> {
-        if let Some((ledger, _)) = &mut self.vt {
-            ledger.requested(&mut self.rec, time_ms)?;
         }
         self.rec.commit()
     }
