@@ -29,7 +29,6 @@ inotifywait pipe.
 
 import argparse
 import ctypes
-import errno
 import hashlib
 import json
 import math
@@ -39,7 +38,6 @@ import re
 import select
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import time
@@ -1052,9 +1050,35 @@ def cmd_report(a):
 
 
 # --------------------------------------------------------------- main
+def cli(doc):
+    """The argument parser both bench helpers start from, and its sub-commands."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return ap, ap.add_subparsers(dest="cmd", required=True)
+
+
+def add_report(sub, parts, fn):
+    """The `report` sub-command both helpers have: markdown from raw JSON files."""
+    p = sub.add_parser("report")
+    p.add_argument("--part", required=True, choices=parts)
+    p.add_argument("--note", default="")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(fn=fn)
+
+
+def run(ap):
+    """Runs the chosen sub-command. SIGTERM/SIGHUP become an exception, so the
+    finally blocks stop the fimvt, stand-in or inotifywait they started."""
+    a = ap.parse_args()
+
+    def bye(sig, _frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+    signal.signal(signal.SIGTERM, bye)
+    signal.signal(signal.SIGHUP, bye)
+    a.fn(a)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap, sub = cli(__doc__)
 
     def common(p):
         p.add_argument("--fimvt", required=True)
@@ -1093,19 +1117,8 @@ def main():
     p = sub.add_parser("kthread-cpu")
     p.set_defaults(fn=cmd_kthread_cpu)
 
-    p = sub.add_parser("report")
-    p.add_argument("--part", required=True, choices=["latency", "burst", "idle"])
-    p.add_argument("--note", default="")
-    p.add_argument("files", nargs="+")
-    p.set_defaults(fn=cmd_report)
-
-    a = ap.parse_args()
-    # SIGTERM/SIGHUP -> exception, so the finally blocks stop fimvt/inotifywait.
-    def bye(sig, _frame):
-        raise KeyboardInterrupt(f"signal {sig}")
-    signal.signal(signal.SIGTERM, bye)
-    signal.signal(signal.SIGHUP, bye)
-    a.fn(a)
+    add_report(sub, ["latency", "burst", "idle"], cmd_report)
+    run(ap)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ the data dir + select(), then read only the new bytes).  Raw samples go to a
 JSON file per run; `report` turns them into markdown.  stdlib only.
 """
 
-import argparse
 import json
 import os
 import random
@@ -901,8 +900,7 @@ def cmd_report(a):
 
 # --------------------------------------------------------------- main
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    ap, sub = rt.cli(__doc__)
 
     p = sub.add_parser("gen")
     p.add_argument("--dest", required=True)
@@ -946,19 +944,8 @@ def main():
     p.add_argument("--gap-ms", type=float, default=10, help="from one close() to the next creation, at least")
     p.set_defaults(fn=cmd_latency)
 
-    p = sub.add_parser("report")
-    p.add_argument("--part", required=True, choices=["rate", "memory", "latency"])
-    p.add_argument("--note", default="")
-    p.add_argument("files", nargs="+")
-    p.set_defaults(fn=cmd_report)
-
-    a = ap.parse_args()
-
-    def bye(sig, _frame):
-        raise KeyboardInterrupt(f"signal {sig}")
-    signal.signal(signal.SIGTERM, bye)
-    signal.signal(signal.SIGHUP, bye)
-    a.fn(a)
+    rt.add_report(sub, ["rate", "memory", "latency"], cmd_report)
+    rt.run(ap)
 
 
 if __name__ == "__main__":
