@@ -140,7 +140,9 @@ impl Store {
 
     /// When (Unix ms) the earliest hash that is not due yet becomes due.
     pub fn vt_next_due(&self, now_ms: i64) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn.query_row("SELECT min(not_before) FROM vt_queue WHERE not_before > ?1", [now_ms], |r| r.get(0))?)
+        // Cached: the worker asks this after nearly every dispatch.
+        let mut stmt = self.conn.prepare_cached("SELECT min(not_before) FROM vt_queue WHERE not_before > ?1")?;
+        Ok(stmt.query_row([now_ms], |r| r.get(0))?)
     }
 
     pub fn vt_queue_depth(&self) -> Result<QueueDepth, StoreError> {
