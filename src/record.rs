@@ -179,10 +179,7 @@ impl Recorder {
             }
         };
         if baseline {
-            match &after {
-                Some(a) => self.store.upsert_file(&path, a, now)?,
-                None => self.store.delete_file(&path)?,
-            }
+            self.write_row(&path, after.as_ref(), now)?;
             // No alert, but the baseline's files get a verdict too (lowest priority).
             if let Some(a) = &after {
                 self.hand_off(&path, a, String::new(), PRIORITY_BASELINE)?;
@@ -196,10 +193,7 @@ impl Recorder {
         if self.alert_early {
             self.sink.flush().map_err(RecordError::Alerts)?;
         }
-        match &ev.after {
-            Some(a) => self.store.upsert_file(&ev.path, a, now)?,
-            None => self.store.delete_file(&ev.path)?,
-        }
+        self.write_row(&ev.path, ev.after.as_ref(), now)?;
         self.store.insert_event(&id, now, &ev)?;
         let fresh_content = match ev.kind {
             EventKind::Added => true,
@@ -210,6 +204,15 @@ impl Recorder {
             self.hand_off(&ev.path, a, id, virustotal::priority_of(ev.mode))?;
         }
         Ok(Some(kind))
+    }
+
+    /// The file's row as it is now: updated, or gone.
+    fn write_row(&self, path: &Path, after: Option<&FileState>, now: i64) -> Result<(), RecordError> {
+        match after {
+            Some(a) => self.store.upsert_file(path, a, now)?,
+            None => self.store.delete_file(path)?,
+        }
+        Ok(())
     }
 
     /// The seam for VirusTotal: every added or modified file whose SHA-256 is new

@@ -147,8 +147,7 @@ impl AlertSink {
         if !self.dirty {
             return Ok(());
         }
-        self.log.flush()?;
-        self.json.flush()?;
+        self.flush()?;
         self.log.get_ref().sync_data()?;
         self.json.get_ref().sync_data()?;
         self.dirty = false;
