@@ -243,6 +243,24 @@ impl Recorder {
         Ok(())
     }
 
+    /// Starts making the alerts written so far durable on the sink's sync thread;
+    /// `false` when there are none. The caller may record more meanwhile, then
+    /// takes the answer from `sync_done` to `finish_sync`, and syncs again for
+    /// what it recorded meanwhile before it commits (`commit` does that).
+    pub fn start_sync(&mut self) -> Result<bool, RecordError> {
+        self.sink.start_sync().map_err(RecordError::Alerts)
+    }
+
+    /// Where the answer to `start_sync` arrives.
+    pub fn sync_done(&self) -> crossbeam_channel::Receiver<std::io::Result<()>> {
+        self.sink.sync_done().clone()
+    }
+
+    /// Takes the answer to `start_sync`: on success, what it covered is durable.
+    pub fn finish_sync(&mut self, result: std::io::Result<()>) -> Result<(), RecordError> {
+        self.sink.finish_sync(result).map_err(RecordError::Alerts)
+    }
+
     /// Alerts first, durably; then the database. A crash between the two repeats
     /// the alerts on the next scan; it can never lose one.
     pub fn commit(&mut self) -> Result<(), RecordError> {

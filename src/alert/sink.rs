@@ -3,14 +3,21 @@
 //! counts how often each rule fired, and makes both files durable on `sync` (the
 //! caller syncs before committing the matching database change, so a crash can
 //! repeat an alert but never lose one).
+//!
+//! A sync can also run on a thread of its own (`start_sync`, `finish_sync`), so
+//! the writer can write out the next alert while the disk works: two
+//! `fdatasync` take about half a millisecond, and a file change waiting for
+//! them had its alert late by as much.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Local;
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::format::{self, Header};
 use super::vt::VtAlert;
@@ -26,13 +33,39 @@ pub struct AlertSink {
     identity: Identity,
     log: BufWriter<File>,
     json: BufWriter<File>,
-    /// Bytes in alerts.log, buffered ones included: the next alert's offset.
-    log_len: u64,
+    /// Bytes in alerts.log and alerts.json, buffered ones included (the first is
+    /// the next alert's offset).
+    lens: (u64, u64),
     fired: HashMap<u32, u64>,
-    /// Alerts written since the last `sync`.
+    /// Alerts written since the last sync started.
     dirty: bool,
-    /// Lengths of both files at the last successful `sync`: all whole alerts.
+    /// Lengths of both files at the last successful sync: all whole alerts.
     synced: (u64, u64),
+    /// The files again, for the sync thread.
+    files: Arc<(File, File)>,
+    /// Asks the sync thread to sync these files.
+    sync_tx: Sender<Arc<(File, File)>>,
+    /// Its answer, one per request.
+    sync_done: Receiver<io::Result<()>>,
+    /// The lengths a sync in flight will have made durable.
+    in_flight: Option<(u64, u64)>,
+}
+
+/// Syncs both files for each request, and says how it went.
+fn sync_thread(requests: Receiver<Arc<(File, File)>>, done: Sender<io::Result<()>>) {
+    // Fault injection for the tests, in debug builds only: a disk this slow.
+    #[cfg(debug_assertions)]
+    let slow_disk = std::env::var("FIMVT_TEST_SYNC_DELAY_MS").ok().and_then(|ms| ms.parse().ok());
+    for files in requests {
+        #[cfg(debug_assertions)]
+        if let Some(ms) = slow_disk {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+        let r = files.0.sync_data().and_then(|()| files.1.sync_data());
+        if done.send(r).is_err() {
+            return;
+        }
+    }
 }
 
 /// Opens `name` in `dir` for appending, not readable by others. A crash in the
@@ -93,15 +126,22 @@ impl AlertSink {
     pub fn open(dir: &Path, identity: Identity) -> io::Result<AlertSink> {
         let (log, log_len) = open_append(dir, ALERTS_LOG)?;
         let (json, json_len) = open_append(dir, ALERTS_JSON)?;
+        let (sync_tx, requests) = bounded(1);
+        let (done, sync_done) = bounded(1);
+        std::thread::Builder::new().name("alert-sync".into()).spawn(move || sync_thread(requests, done))?;
         Ok(AlertSink {
             synced: (log_len, json_len),
             dir: dir.to_path_buf(),
             identity,
+            files: Arc::new((log.try_clone()?, json.try_clone()?)),
             log: BufWriter::with_capacity(256 << 10, log),
             json: BufWriter::with_capacity(256 << 10, json),
-            log_len,
+            lens: (log_len, json_len),
             fired: HashMap::new(),
             dirty: false,
+            sync_tx,
+            sync_done,
+            in_flight: None,
         })
     }
 
@@ -122,15 +162,16 @@ impl AlertSink {
         format: impl FnOnce(&Header<'_, Local>) -> (String, String),
     ) -> io::Result<String> {
         let time = Local::now();
-        let id = format!("{}.{}", time.timestamp(), self.log_len);
+        let id = format!("{}.{}", time.timestamp(), self.lens.0);
         let fired = self.fired.entry(rule_id).or_insert(0);
         *fired += 1;
         let header = Header { time, id: &id, identity: &self.identity, firedtimes: *fired };
         let (log, mut json) = format(&header);
         json.push('\n');
         self.log.write_all(log.as_bytes())?;
-        self.log_len += log.len() as u64;
+        self.lens.0 += log.len() as u64;
         self.json.write_all(json.as_bytes())?;
+        self.lens.1 += json.len() as u64;
         self.dirty = true;
         Ok(id)
     }
@@ -144,6 +185,7 @@ impl AlertSink {
 
     /// Writes out buffered alerts and waits until they are on disk.
     pub fn sync(&mut self) -> io::Result<()> {
+        self.wait_in_flight()?;
         if !self.dirty {
             return Ok(());
         }
@@ -151,7 +193,48 @@ impl AlertSink {
         self.log.get_ref().sync_data()?;
         self.json.get_ref().sync_data()?;
         self.dirty = false;
-        self.synced = (self.log.get_ref().metadata()?.len(), self.json.get_ref().metadata()?.len());
+        self.synced = self.lens;
+        Ok(())
+    }
+
+    /// Writes out buffered alerts and has the sync thread make them durable;
+    /// `false` when there was nothing to sync. Alerts written meanwhile are not
+    /// covered: they need a sync of their own. Then `finish_sync` with what
+    /// `sync_done` says.
+    pub fn start_sync(&mut self) -> io::Result<bool> {
+        self.wait_in_flight()?;
+        if !self.dirty {
+            return Ok(false);
+        }
+        self.flush()?;
+        self.sync_tx.send(self.files.clone()).map_err(|_| io::Error::other("the alert sync thread is gone"))?;
+        self.in_flight = Some(self.lens);
+        self.dirty = false;
+        Ok(true)
+    }
+
+    /// Where the sync thread answers, once per `start_sync`.
+    pub fn sync_done(&self) -> &Receiver<io::Result<()>> {
+        &self.sync_done
+    }
+
+    /// Takes the sync thread's answer to `start_sync`.
+    pub fn finish_sync(&mut self, result: io::Result<()>) -> io::Result<()> {
+        let lens = self.in_flight.take().expect("a sync in flight");
+        if let Err(e) = result {
+            // What the failed sync covered is still to be made durable.
+            self.dirty = true;
+            return Err(e);
+        }
+        self.synced = lens;
+        Ok(())
+    }
+
+    fn wait_in_flight(&mut self) -> io::Result<()> {
+        if self.in_flight.is_some() {
+            let r = self.sync_done.recv().unwrap_or_else(|_| Err(io::Error::other("the alert sync thread is gone")));
+            self.finish_sync(r)?;
+        }
         Ok(())
     }
 
@@ -160,6 +243,10 @@ impl AlertSink {
     /// alert stays. The changes those alerts reported were not committed either;
     /// they are found and alerted again.
     pub fn recover(&mut self) -> io::Result<()> {
+        // Not while the sync thread still works on the files; its answer is moot.
+        if self.in_flight.take().is_some() {
+            let _ = self.sync_done.recv();
+        }
         let (log_len, json_len) = self.synced;
         // into_parts hands the files back without flushing what is buffered.
         let (log, _) =
@@ -168,9 +255,10 @@ impl AlertSink {
             std::mem::replace(&mut self.json, BufWriter::new(open_append(&self.dir, ALERTS_JSON)?.0)).into_parts();
         log.set_len(log_len)?;
         json.set_len(json_len)?;
+        self.files = Arc::new((log.try_clone()?, json.try_clone()?));
         self.log = BufWriter::with_capacity(256 << 10, log);
         self.json = BufWriter::with_capacity(256 << 10, json);
-        self.log_len = log_len;
+        self.lens = (log_len, json_len);
         self.dirty = false;
         Ok(())
     }
@@ -180,9 +268,10 @@ impl AlertSink {
         self.sync()?;
         let (log, log_len) = open_append(&self.dir, ALERTS_LOG)?;
         let (json, json_len) = open_append(&self.dir, ALERTS_JSON)?;
+        self.files = Arc::new((log.try_clone()?, json.try_clone()?));
         self.log = BufWriter::with_capacity(256 << 10, log);
         self.json = BufWriter::with_capacity(256 << 10, json);
-        self.log_len = log_len;
+        self.lens = (log_len, json_len);
         self.synced = (log_len, json_len);
         Ok(())
     }
@@ -221,9 +310,59 @@ mod tests {
         std::fs::write(dir.path().join(ALERTS_JSON), b"{\"id\":\"1.0\"}\n{\"id\":\"1.").unwrap();
         let identity = Identity { hostname: "h".into(), agent_id: "000".into(), agent_name: "h".into() };
         let sink = AlertSink::open(dir.path(), identity).unwrap();
-        assert_eq!(sink.log_len, WHOLE_FIM.len() as u64, "the next alert id starts where the whole ones end");
+        assert_eq!(sink.lens.0, WHOLE_FIM.len() as u64, "the next alert id starts where the whole ones end");
         drop(sink);
         assert_eq!(std::fs::read(dir.path().join(ALERTS_LOG)).unwrap(), WHOLE_FIM);
         assert_eq!(std::fs::read(dir.path().join(ALERTS_JSON)).unwrap(), b"{\"id\":\"1.0\"}\n");
+    }
+
+    fn sink(dir: &Path) -> AlertSink {
+        let identity = Identity { hostname: "h".into(), agent_id: "000".into(), agent_name: "h".into() };
+        AlertSink::open(dir, identity).unwrap()
+    }
+
+    fn file_lens(dir: &Path) -> (u64, u64) {
+        let len = |name| std::fs::metadata(dir.join(name)).unwrap().len();
+        (len(ALERTS_LOG), len(ALERTS_JSON))
+    }
+
+    #[test]
+    fn an_alert_written_while_a_sync_is_in_flight_needs_a_sync_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path());
+        assert!(!sink.start_sync().unwrap(), "nothing written, nothing to sync");
+        sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
+        assert!(sink.start_sync().unwrap());
+        let first = file_lens(dir.path());
+        assert!(first.0 > 0 && first.1 > 0, "the alert was written out when the sync started");
+        sink.virustotal(&VtAlert::BadKey { error: 401 }).unwrap();
+        sink.flush().unwrap();
+        let r = sink.sync_done().recv().unwrap();
+        sink.finish_sync(r).unwrap();
+        assert_eq!(sink.synced, first, "the sync covers what was written before it started, no more");
+        assert!(sink.dirty, "the second alert still needs a sync");
+        // A failure now (a full disk) cuts back to what is durable: the first alert.
+        sink.recover().unwrap();
+        assert_eq!(file_lens(dir.path()), first);
+        assert!(!std::fs::read_to_string(dir.path().join(ALERTS_LOG)).unwrap().contains("87102"));
+    }
+
+    #[test]
+    fn a_blocking_sync_waits_for_the_one_in_flight_then_covers_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = sink(dir.path());
+        sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
+        assert!(sink.start_sync().unwrap());
+        sink.virustotal(&VtAlert::BadKey { error: 401 }).unwrap();
+        sink.sync().unwrap();
+        assert_eq!(sink.in_flight, None, "the answer to the first sync was taken");
+        assert_eq!(sink.synced, file_lens(dir.path()), "both alerts are durable");
+        assert!(!sink.dirty);
+        // The sync thread is free for the next round.
+        sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
+        assert!(sink.start_sync().unwrap());
+        let r = sink.sync_done().recv().unwrap();
+        sink.finish_sync(r).unwrap();
+        assert_eq!(sink.synced, file_lens(dir.path()));
     }
 }

@@ -54,6 +54,10 @@ const VT_GROUP: Duration = Duration::from_millis(100);
 /// At most this many held answers in one group, so its transaction stays short.
 const VT_GROUP_MAX: usize = 256;
 
+/// A commit takes in file changes during its first this many syncs; then it
+/// waits for the disk, so a steady stream of changes cannot put it off for ever.
+const SYNC_ROUNDS: usize = 4;
+
 /// What the writer does next. Built and consumed at once, like `Msg`.
 #[allow(clippy::large_enum_variant)]
 enum Step {
@@ -75,22 +79,29 @@ pub(super) struct Inbox {
     held: VecDeque<VtMsg>,
     /// When the oldest held message arrived.
     held_since: Option<Instant>,
+    /// Taken from `rx` during a commit but not handled there (a scan, a reopen): next.
+    front: VecDeque<Msg>,
 }
 
 impl Inbox {
     pub(super) fn new(rx: Receiver<Msg>, vt_rx: Receiver<VtMsg>) -> Inbox {
-        Inbox { rx, vt_rx, open: (true, true), held: VecDeque::new(), held_since: None }
+        Inbox { rx, vt_rx, open: (true, true), held: VecDeque::new(), held_since: None, front: VecDeque::new() }
+    }
+
+    fn close_changes(&mut self) {
+        self.rx = never();
+        self.open.0 = false;
     }
 
     /// The next step; `None` once both channels are closed and nothing is held.
     fn next(&mut self) -> Option<Step> {
+        if let Some(m) = self.front.pop_front() {
+            return Some(Step::Msg(m));
+        }
         loop {
             match self.rx.try_recv() {
                 Ok(m) => return Some(Step::Msg(m)),
-                Err(TryRecvError::Disconnected) if self.open.0 => {
-                    self.rx = never();
-                    self.open.0 = false;
-                }
+                Err(TryRecvError::Disconnected) if self.open.0 => self.close_changes(),
                 Err(_) => {}
             }
             let closed = self.open == (false, false);
@@ -105,10 +116,7 @@ impl Inbox {
             select! {
                 recv(self.rx) -> m => match m {
                     Ok(m) => return Some(Step::Msg(m)),
-                    Err(_) => {
-                        self.rx = never();
-                        self.open.0 = false;
-                    }
+                    Err(_) => self.close_changes(),
                 },
                 recv(self.vt_rx) -> m => match m {
                     Ok(VtMsg::Requested { time_ms }) => return Some(Step::Requested(time_ms)),
@@ -150,7 +158,7 @@ impl Writer {
             // Only these write alerts: their success says writing works again.
             let writes_alerts = !matches!(step, Step::Requested(_));
             let batch = match step {
-                Step::Msg(msg) => self.batch(msg, &inbox.rx),
+                Step::Msg(msg) => self.batch(msg, &mut inbox),
                 Step::Requested(time_ms) => {
                     self.vt_msg(VtMsg::Requested { time_ms }, &mut acks).and_then(|()| self.rec.commit())
                 }
@@ -198,14 +206,48 @@ impl Writer {
     }
 
     /// Handles `first` and whatever else is queued, then commits.
-    fn batch(&mut self, first: Msg, rx: &Receiver<Msg>) -> Result<(), RecordError> {
+    fn batch(&mut self, first: Msg, inbox: &mut Inbox) -> Result<(), RecordError> {
         // A change with nothing behind it is alerted at once; a burst is written
         // out in one go at the commit.
+        let rx = &inbox.rx;
         self.rec.set_alert_early(rx.is_empty());
         self.handle(first)?;
         for msg in rx.try_iter().take(4096) {
             self.rec.set_alert_early(rx.is_empty());
             self.handle(msg)?;
+        }
+        self.commit(inbox)
+    }
+
+    /// Commits what was recorded. The alerts are synced on the sink's sync
+    /// thread, and a file change arriving meanwhile is recorded at once, its
+    /// alert written out, instead of waiting the half millisecond for the disk;
+    /// it joins this commit, which syncs once more for it before the database
+    /// commit. A scan or a reopen waits for the commit.
+    fn commit(&mut self, inbox: &mut Inbox) -> Result<(), RecordError> {
+        let mut rounds = 0;
+        while self.rec.start_sync()? {
+            rounds += 1;
+            let done = self.rec.sync_done();
+            let mut changes = if rounds <= SYNC_ROUNDS { inbox.rx.clone() } else { never() };
+            let result = loop {
+                select! {
+                    recv(done) -> r => break r.unwrap_or_else(|_| Err(std::io::Error::other("the alert sync thread is gone"))),
+                    recv(changes) -> m => match m {
+                        Ok(m @ (Msg::Read { .. } | Msg::Gone(..))) => {
+                            // A burst is written out at the next sync, in one go.
+                            self.rec.set_alert_early(changes.is_empty());
+                            self.handle(m)?;
+                        }
+                        Ok(m) => inbox.front.push_back(m),
+                        Err(_) => {
+                            changes = never();
+                            inbox.close_changes();
+                        }
+                    },
+                }
+            };
+            self.rec.finish_sync(result)?;
         }
         self.rec.commit()
     }
@@ -220,11 +262,11 @@ impl Writer {
                 if inbox.held.is_empty() {
                     inbox.held_since = None;
                 }
-                return self.batch(msg, &inbox.rx);
+                return self.batch(msg, inbox);
             }
         }
         inbox.held_since = None;
-        self.rec.commit()
+        self.commit(inbox)
     }
 
     fn vt_msg(&mut self, msg: VtMsg, acks: &mut Vec<String>) -> Result<(), RecordError> {

@@ -216,6 +216,32 @@ fn a_writer_that_dies_stops_the_daemon_with_an_error_and_a_restart_catches_up() 
 }
 
 #[test]
+fn a_change_is_alerted_while_the_alerts_before_it_are_still_being_synced() {
+    // A slow disk: each alert sync the writer hands to its sync thread takes 4 s
+    // (a hook in debug builds). The next change's alert must not wait for it,
+    // and no database commit may come before the sync of the alerts it records.
+    let t = tree("");
+    Daemon::start(&t).stop();
+    let d = Daemon::spawn_with_env(&t, &[("FIMVT_TEST_SYNC_DELAY_MS", "4000")]);
+    d.wait_log(30, "scan complete");
+    let first = t.write("first.bin", b"synced slowly");
+    wait_alert(&t, &first, 1);
+    let second = t.write("second.bin", b"arrives during that sync");
+    wait_until(2, "the second alert while the first is still being synced", || !alerts_for(&t, &second).is_empty());
+    let recorded = |p: &Path| -> bool {
+        let n: i64 = t
+            .db()
+            .query_row("SELECT count(*) FROM files WHERE path = ?1", [p.to_str().unwrap()], |r| r.get(0))
+            .unwrap();
+        n == 1
+    };
+    assert!(!recorded(&first) && !recorded(&second), "committed before its alerts were durable");
+    wait_until(30, "both changes committed once their alerts are synced", || recorded(&first) && recorded(&second));
+    d.stop();
+    assert_eq!(alerts_for(&t, &first).len() + alerts_for(&t, &second).len(), 2, "each alerted once");
+}
+
+#[test]
 fn changes_made_while_stopped_are_reported_at_restart() {
     let t = tree("");
     let keep = t.write("keep", b"1");
