@@ -162,17 +162,28 @@ fn serve(mut conn: TcpStream, state: &Mutex<State>) {
             }
         }
     };
-    respond(&mut conn, &hash, reply);
+    let reply = waited(reply);
+    // Counted out before the answer goes: the client may send its next request
+    // as soon as it has read this one, and must not find this one still counted.
     state.lock().unwrap().in_flight.0 -= 1;
+    respond(&mut conn, &hash, reply);
+}
+
+/// The reply once its `Slow` waits are over.
+fn waited(reply: Reply) -> Reply {
+    match reply {
+        Reply::Slow(wait, then) => {
+            std::thread::sleep(wait);
+            waited(*then)
+        }
+        r => r,
+    }
 }
 
 fn respond(conn: &mut TcpStream, hash: &str, reply: Reply) {
     let error = |code: &str, msg: &str| format!(r#"{{"error": {{"code": "{code}", "message": "{msg}"}}}}"#);
     let (status, reason, body, extra) = match reply {
-        Reply::Slow(wait, then) => {
-            std::thread::sleep(wait);
-            return respond(conn, hash, *then);
-        }
+        Reply::Slow(..) => unreachable!("serve waits first"),
         Reply::Found { malicious, suspicious, undetected, harmless } => (
             200,
             "OK",
