@@ -6,6 +6,7 @@
 //! coalescer: per-path deadlines (settle), folder walks, periodic and lost-event
 //!            rescans --path, sharded by hash--> checkers (N threads)
 //! checkers: lstat + hash --Msg--> writer (owns the Recorder: alerts + SQLite)
+//! alert-sync thread (the sink's): fdatasync of the alert files for the writer's commits
 //! virustotal worker --VtMsg (a channel of its own)--> writer (file changes first)
 //! checkpoint thread: WAL checkpoints on its own connection, every second
 //! signal thread: TERM/INT -> coalescer shutdown, USR1 -> rescan, HUP -> reopen

@@ -8,6 +8,11 @@
 //! alert sync; a file change arriving meanwhile joins that transaction instead of
 //! waiting for it. A change's alert so waits for one answer's bookkeeping at
 //! most, where it used to wait for a transaction and two `fdatasync` per answer.
+//!
+//! Nor does it wait for the disk: a commit's alert sync runs on the sink's sync
+//! thread, and the changes arriving meanwhile are recorded (their alerts written
+//! out) and join the commit, which syncs once more for them. The database
+//! commit still comes only after every alert it records is durable.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -54,9 +59,11 @@ const VT_GROUP: Duration = Duration::from_millis(100);
 /// At most this many held answers in one group, so its transaction stays short.
 const VT_GROUP_MAX: usize = 256;
 
-/// A commit takes in file changes during its first this many syncs; then it
-/// waits for the disk, so a steady stream of changes cannot put it off for ever.
-const SYNC_ROUNDS: usize = 4;
+/// A commit takes in file changes during its syncs for this long; then it waits
+/// for the disk, so a steady stream of changes cannot put it off for ever. Not
+/// a count of syncs: with changes back to back, a change arrives during every
+/// sync, and stopping after a few of them made every few changes wait for one.
+const SYNC_TAKE_FOR: Duration = Duration::from_millis(100);
 
 /// What the writer does next. Built and consumed at once, like `Msg`.
 #[allow(clippy::large_enum_variant)]
@@ -225,11 +232,10 @@ impl Writer {
     /// it joins this commit, which syncs once more for it before the database
     /// commit. A scan or a reopen waits for the commit.
     fn commit(&mut self, inbox: &mut Inbox) -> Result<(), RecordError> {
-        let mut rounds = 0;
+        let started = Instant::now();
         while self.rec.start_sync()? {
-            rounds += 1;
             let done = self.rec.sync_done();
-            let mut changes = if rounds <= SYNC_ROUNDS { inbox.rx.clone() } else { never() };
+            let mut changes = if started.elapsed() < SYNC_TAKE_FOR { inbox.rx.clone() } else { never() };
             let result = loop {
                 select! {
                     recv(done) -> r => break r.unwrap_or_else(|_| Err(std::io::Error::other("the alert sync thread is gone"))),
