@@ -257,8 +257,11 @@ impl Recorder {
     }
 
     /// Takes the answer to `start_sync`: on success, what it covered is durable.
-    pub fn finish_sync(&mut self, result: std::io::Result<()>) -> Result<(), RecordError> {
-        self.sink.finish_sync(result).map_err(RecordError::Alerts)
+    pub fn finish_sync(
+        &mut self,
+        answer: Result<std::io::Result<()>, crossbeam_channel::RecvError>,
+    ) -> Result<(), RecordError> {
+        self.sink.finish_sync(answer).map_err(RecordError::Alerts)
     }
 
     /// Alerts first, durably; then the database. A crash between the two repeats

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::Local;
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvError, Sender, bounded};
 
 use super::format::{self, Header};
 use super::vt::VtAlert;
@@ -49,6 +49,11 @@ pub struct AlertSink {
     sync_done: Receiver<io::Result<()>>,
     /// The lengths a sync in flight will have made durable.
     in_flight: Option<(u64, u64)>,
+}
+
+/// What a sync comes to when the sync thread is gone (it panicked).
+fn sync_thread_gone() -> io::Error {
+    io::Error::other("the alert sync thread is gone")
 }
 
 /// Syncs both files for each request, and says how it went.
@@ -207,7 +212,7 @@ impl AlertSink {
             return Ok(false);
         }
         self.flush()?;
-        self.sync_tx.send(self.files.clone()).map_err(|_| io::Error::other("the alert sync thread is gone"))?;
+        self.sync_tx.send(self.files.clone()).map_err(|_| sync_thread_gone())?;
         self.in_flight = Some(self.lens);
         self.dirty = false;
         Ok(true)
@@ -219,8 +224,9 @@ impl AlertSink {
     }
 
     /// Takes the sync thread's answer to `start_sync`.
-    pub fn finish_sync(&mut self, result: io::Result<()>) -> io::Result<()> {
+    pub fn finish_sync(&mut self, answer: Result<io::Result<()>, RecvError>) -> io::Result<()> {
         let lens = self.in_flight.take().expect("a sync in flight");
+        let result = answer.unwrap_or_else(|_| Err(sync_thread_gone()));
         if let Err(e) = result {
             // What the failed sync covered is still to be made durable.
             self.dirty = true;
@@ -232,8 +238,8 @@ impl AlertSink {
 
     fn wait_in_flight(&mut self) -> io::Result<()> {
         if self.in_flight.is_some() {
-            let r = self.sync_done.recv().unwrap_or_else(|_| Err(io::Error::other("the alert sync thread is gone")));
-            self.finish_sync(r)?;
+            let answer = self.sync_done.recv();
+            self.finish_sync(answer)?;
         }
         Ok(())
     }
@@ -337,8 +343,8 @@ mod tests {
         assert!(first.0 > 0 && first.1 > 0, "the alert was written out when the sync started");
         sink.virustotal(&VtAlert::BadKey { error: 401 }).unwrap();
         sink.flush().unwrap();
-        let r = sink.sync_done().recv().unwrap();
-        sink.finish_sync(r).unwrap();
+        let answer = sink.sync_done().recv();
+        sink.finish_sync(answer).unwrap();
         assert_eq!(sink.synced, first, "the sync covers what was written before it started, no more");
         assert!(sink.dirty, "the second alert still needs a sync");
         // A failure now (a full disk) cuts back to what is durable: the first alert.
@@ -361,8 +367,8 @@ mod tests {
         // The sync thread is free for the next round.
         sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
         assert!(sink.start_sync().unwrap());
-        let r = sink.sync_done().recv().unwrap();
-        sink.finish_sync(r).unwrap();
+        let answer = sink.sync_done().recv();
+        sink.finish_sync(answer).unwrap();
         assert_eq!(sink.synced, file_lens(dir.path()));
     }
 }

@@ -236,9 +236,9 @@ impl Writer {
         while self.rec.start_sync()? {
             let done = self.rec.sync_done();
             let mut changes = if started.elapsed() < SYNC_TAKE_FOR { inbox.rx.clone() } else { never() };
-            let result = loop {
+            let answer = loop {
                 select! {
-                    recv(done) -> r => break r.unwrap_or_else(|_| Err(std::io::Error::other("the alert sync thread is gone"))),
+                    recv(done) -> answer => break answer,
                     recv(changes) -> m => match m {
                         Ok(m @ (Msg::Read { .. } | Msg::Gone(..))) => {
                             // A burst is written out at the next sync, in one go.
@@ -253,7 +253,7 @@ impl Writer {
                     },
                 }
             };
-            self.rec.finish_sync(result)?;
+            self.rec.finish_sync(answer)?;
         }
         self.rec.commit()
     }
