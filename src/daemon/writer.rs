@@ -245,6 +245,8 @@ impl Writer {
                             self.rec.set_alert_early(changes.is_empty());
                             self.handle(m)?;
                         }
+                        // A scan or a reopen commits by itself, which would wait for
+                        // (and take) this sync's answer: after this commit.
                         Ok(m) => inbox.front.push_back(m),
                         Err(_) => {
                             changes = never();
