@@ -188,17 +188,12 @@ impl AlertSink {
         self.json.flush()
     }
 
-    /// Writes out buffered alerts and waits until they are on disk.
+    /// Writes out buffered alerts and waits until they are on disk (through the
+    /// sync thread too: one way to sync, one place that says what is durable).
     pub fn sync(&mut self) -> io::Result<()> {
-        self.wait_in_flight()?;
-        if !self.dirty {
-            return Ok(());
+        if self.start_sync()? {
+            self.wait_in_flight()?;
         }
-        self.flush()?;
-        self.log.get_ref().sync_data()?;
-        self.json.get_ref().sync_data()?;
-        self.dirty = false;
-        self.synced = self.lens;
         Ok(())
     }
 
