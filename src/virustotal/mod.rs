@@ -5,7 +5,7 @@
 //! ```text
 //! Recorder (writer thread): new SHA-256 -> cache hit? alert now : vt_queue + vt_waiters
 //!                                                          | wake
-//! worker (tokio, own thread): limiter -> vt_due (read-only connection) -> GET /api/v3/files/{sha256}
+//! worker (tokio, own thread): limiter -> vt_first_due (read-only connection) -> GET /api/v3/files/{sha256}
 //!                                      -> VtMsg::Answered -> writer: Ledger -> alerts, vt_verdicts,
 //!                                                                    dequeue or retry later -> ack
 //! ```

@@ -248,14 +248,14 @@ impl<F: Fn(VtMsg)> Worker<F> {
                 Permit::At(t) => return Some(t),
                 Permit::Tomorrow(d) => return Some(now + d.min(Duration::from_secs(3600))),
             }
-            let due = match self.store.vt_due(unix_now_ms(), self.inflight.len() + 1) {
+            let due = match self.store.vt_first_due(unix_now_ms(), |h| self.inflight.contains(h)) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!("cannot read the VirusTotal queue: {e}");
                     return Some(now + Duration::from_secs(5));
                 }
             };
-            let Some(sha) = due.into_iter().find(|h| !self.inflight.contains(h)) else {
+            let Some(sha) = due else {
                 // Nothing due: wake for the earliest retry, or when woken.
                 let next = self.store.vt_next_due(unix_now_ms()).ok().flatten();
                 return next.map(|t| now + Duration::from_millis((t - unix_now_ms()).max(1) as u64));
