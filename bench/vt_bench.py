@@ -19,6 +19,7 @@ the data dir + select(), then read only the new bytes).  Raw samples go to a
 JSON file per run; `report` turns them into markdown.  stdlib only.
 """
 
+import itertools
 import json
 import os
 import random
@@ -802,6 +803,29 @@ def report_memory(runs, note):
     return o
 
 
+def noise_floor(idle_runs, max_splits=500):
+    """How far apart two halves of the idle runs are, as busy/idle would be with no
+    effect at all: the 5th-95th percentile, over the splits, of each statistic's
+    ratio. None with fewer than 4 runs."""
+    n = len(idle_runs)
+    if n < 4:
+        return None
+    splits = list(itertools.combinations(range(n), n // 2))
+    if len(splits) > max_splits:
+        splits = random.Random("noise-floor").sample(splits, max_splits)
+    ratios = {"p50": [], "p99": [], "mean": []}
+    for half in splits:
+        a = rt.summary([v for i in half for v in idle_runs[i]])
+        b = rt.summary([v for i in range(n) if i not in half for v in idle_runs[i]])
+        for k in ratios:
+            ratios[k].append(b[k] / a[k])
+    span = {}
+    for k, v in ratios.items():
+        v.sort()
+        span[k] = (v[int(0.05 * (len(v) - 1))], v[int(0.95 * (len(v) - 1))])
+    return {"splits": len(splits), "span": span}
+
+
 def report_latency(runs, note):
     idle = [r for r in runs if r["vt"] == "idle"]
     busy = [r for r in runs if r["vt"] == "busy"]
@@ -862,6 +886,14 @@ def report_latency(runs, note):
                     "reader process, so the absolute differences are the meaningful figure (both far below any "
                     "alerting-relevant latency)." if si["p50"] < 1 else "."))
         o.append("")
+        floor = noise_floor([r["fimvt_ms"] for r in idle])
+        if floor:
+            o.append(f"Noise floor, idle against idle (the {len(idle)} idle runs split every way into two halves, "
+                     f"{floor['splits']} splits; 5th–95th percentile of the half/half ratio): "
+                     + ", ".join(f"{k} {lo:.2f}–{hi:.2f}×" for k, (lo, hi) in floor["span"].items())
+                     + ". The same fimvt with VirusTotal off differs from itself this much between runs; a busy/idle "
+                     "ratio inside that span is not an effect this run can show.")
+            o.append("")
     for r in busy:
         c = r.get("close_to_vt_request_ms") or {}
         o.append(f"Busy run {r['run']}: {r['requests_during_window']} lookups reached the stand-in during the "
