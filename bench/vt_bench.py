@@ -307,6 +307,7 @@ def cmd_rate(a):
             time.sleep(0.01)
         t0 = sd.reqs[0][0]
         cpu0 = rt.proc_cpu_s(fim.pid)
+        thr0, sd0 = rt.thread_cpu_s(fim.pid), rt.thread_cpu_s(sd.proc.pid)
         end = t0 + int(a.secs * NS)
         samples = []     # (s since first request, requests so far, fimvt CPU-s, VmRSS KiB)
         next_log = 30
@@ -322,6 +323,9 @@ def cmd_rate(a):
         res["queue_before_stop"] = queue_depth(data)
         res["fimvt_status_before_stop"] = rt.proc_status(fim.pid)
         res["fimvt_cpu_window_s"] = rt.proc_cpu_s(fim.pid) - cpu0
+        thr1, sd1 = rt.thread_cpu_s(fim.pid), rt.thread_cpu_s(sd.proc.pid)
+        res["fimvt_thread_cpu_window_s"] = {k: v - thr0.get(k, 0.0) for k, v in thr1.items()}
+        res["standin_cpu_window_s"] = sum(sd1.values()) - sum(sd0.values())
         t_stop = now_ns()
         res["fimvt_exit"] = fim.stop()
         time.sleep(0.5)
@@ -748,6 +752,12 @@ def report_rate(runs, note):
              f"({r['fimvt_cpu_per_1000_requests_s']:.2f} CPU-s per 1000 lookups); peak RSS "
              f"{mib(fe['time_maxrss_kb'])} MiB; stopped cleanly: {fe['clean']} (exit {fe['exit']}, "
              f"{fe['stop_s']:.3f} s after SIGTERM).")
+    n = r["requests_in_window"]
+    if n and r.get("fimvt_thread_cpu_window_s"):
+        th = sorted(((v, k) for k, v in r["fimvt_thread_cpu_window_s"].items() if v >= 0.0005), reverse=True)
+        o.append(f"- CPU per lookup, by thread (schedstat): fimvt {sum(v for v, _ in th) / n * 1e6:.0f} µs = "
+                 + " + ".join(f"{k} {v / n * 1e6:.0f}" for v, k in th)
+                 + f"; the stand-in (rig, not fimvt) {r['standin_cpu_window_s'] / n * 1e6:.0f} µs.")
     if fe["warnings"]:
         o.append(f"- fimvt warnings/errors ({len(fe['warnings'])}, first 3): "
                  + " / ".join(f"`{w[-200:]}`" for w in fe["warnings"][:3]))
