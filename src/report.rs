@@ -413,7 +413,7 @@ fn ask_through_daemon(cfg: &Config, sha: &str) -> anyhow::Result<Result<Verdict,
     // A write connection beside the daemon's, for one row: never migrating (the
     // daemon owns the schema), refused if the schema is not this binary's.
     let store = Store::open_existing(&cfg.db_path())?;
-    store.vt_enqueue(sha, "", "", crate::virustotal::PRIORITY_REALTIME, unix_now(), 0)?;
+    store.vt_enqueue(sha, crate::virustotal::PRIORITY_REALTIME, unix_now(), 0)?;
     let asked = unix_now();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     while std::time::Instant::now() < deadline {

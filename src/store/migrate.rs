@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init.sql", include_str!("../../migrations/0001_init.sql")),
     ("0002_virustotal.sql", include_str!("../../migrations/0002_virustotal.sql")),
     ("0003_daemon_state.sql", include_str!("../../migrations/0003_daemon_state.sql")),
+    ("0004_vt_queue_without_md5_sha1.sql", include_str!("../../migrations/0004_vt_queue_without_md5_sha1.sql")),
 ];
 
 /// The schema version this binary writes.

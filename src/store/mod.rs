@@ -414,6 +414,39 @@ mod tests {
     }
 
     #[test]
+    fn an_older_database_is_upgraded_with_its_queued_lookups_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(DB_FILE);
+        let conn = Connection::open(&path).unwrap();
+        for (_, sql) in &migrate::MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO vt_queue (sha256, priority, enqueued, not_before, attempts, md5, sha1)
+             VALUES ('abc', 2, 10, 500, 1, 'm', 's')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open(&path).unwrap();
+        let v: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, schema_version());
+        assert_eq!(store.vt_queue_depth().unwrap(), [0, 0, 1, 0]);
+        assert_eq!(store.vt_next_due(0).unwrap(), Some(500), "its retry time kept");
+        assert_eq!(store.vt_attempts("abc").unwrap(), 1);
+        let cols: Vec<String> = store
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('vt_queue')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(cols, ["sha256", "priority", "enqueued", "not_before", "attempts"]);
+    }
+
+    #[test]
     fn non_utf8_paths_round_trip_and_utf8_ones_stay_text() {
         let (_d, store) = temp_store();
         let odd = PathBuf::from(OsStr::from_bytes(b"/w/\xff\xfe.bin"));

@@ -78,21 +78,12 @@ impl Store {
 
     /// Queues `sha256` (once: a hash already queued keeps its place, and moves up
     /// if this request is more urgent). `now` in Unix seconds, `not_before` in ms.
-    pub fn vt_enqueue(
-        &self,
-        sha256: &str,
-        md5: &str,
-        sha1: &str,
-        priority: u8,
-        now: i64,
-        not_before: i64,
-    ) -> Result<(), StoreError> {
+    pub fn vt_enqueue(&self, sha256: &str, priority: u8, now: i64, not_before: i64) -> Result<(), StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO vt_queue (sha256, priority, enqueued, not_before, md5, sha1)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO vt_queue (sha256, priority, enqueued, not_before) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (sha256) DO UPDATE SET priority = min(priority, excluded.priority)",
         )?;
-        stmt.execute(params![sha256, priority, now, not_before, md5, sha1])?;
+        stmt.execute(params![sha256, priority, now, not_before])?;
         Ok(())
     }
 
@@ -225,9 +216,9 @@ mod tests {
     #[test]
     fn one_queue_row_per_hash_in_priority_order_with_all_its_waiters() {
         let (_d, s) = store();
-        s.vt_enqueue("bbb", "m", "s", 2, 10, 0).unwrap();
-        s.vt_enqueue("aaa", "m", "s", 1, 20, 0).unwrap();
-        s.vt_enqueue("bbb", "m", "s", 0, 30, 0).unwrap(); // again, more urgent
+        s.vt_enqueue("bbb", 2, 10, 0).unwrap();
+        s.vt_enqueue("aaa", 1, 20, 0).unwrap();
+        s.vt_enqueue("bbb", 0, 30, 0).unwrap(); // again, more urgent
         s.vt_add_waiter("bbb", &source("1.0", "/w/a")).unwrap();
         s.vt_add_waiter("bbb", &source("2.0", "/w/b")).unwrap();
         assert_eq!(due(&s, 100), ["bbb", "aaa"]);
@@ -241,7 +232,7 @@ mod tests {
     #[test]
     fn retries_wait_their_turn() {
         let (_d, s) = store();
-        s.vt_enqueue("aaa", "m", "s", 0, 10, 0).unwrap();
+        s.vt_enqueue("aaa", 0, 10, 0).unwrap();
         assert_eq!(s.vt_retry_later("aaa", 500).unwrap(), 1);
         assert_eq!(s.vt_retry_later("aaa", 600).unwrap(), 2);
         assert!(due(&s, 100).is_empty());
@@ -270,7 +261,7 @@ mod tests {
         let path = d.path().join("fimvt.db");
         let writer = Store::open(&path).unwrap();
         for i in 0..100 {
-            writer.vt_enqueue(&format!("{i:064x}"), "m", "s", 2, i, 0).unwrap();
+            writer.vt_enqueue(&format!("{i:064x}"), 2, i, 0).unwrap();
         }
         let worker = Store::open_readonly(&path).unwrap();
         let plan: Vec<String> = worker

@@ -66,7 +66,7 @@ pub fn hand_off(
         sink.virustotal(&alert_for(&c.verdict, source)).map_err(RecordError::Alerts)?;
         return Ok(false);
     }
-    store.vt_enqueue(sha256, &source.md5, &source.sha1, priority, now, 0)?;
+    store.vt_enqueue(sha256, priority, now, 0)?;
     store.vt_add_waiter(sha256, &source)?;
     Ok(true)
 }
@@ -177,7 +177,6 @@ impl Ledger {
                 let waiters = store.vt_waiters(sha256)?;
                 store.vt_dequeue(sha256)?;
                 let mut told: HashSet<PathBuf> = HashSet::new();
-                let (md5, sha1) = waiters.first().map(|w| (w.md5.clone(), w.sha1.clone())).unwrap_or_default();
                 for w in waiters {
                     told.insert(w.file.clone());
                     alert(sink, alert_for(v, w))?;
@@ -194,7 +193,7 @@ impl Ledger {
                 if !v.found
                     && let Some(wait) = self.policy.recheck_not_found.get(rechecks as usize)
                 {
-                    store.vt_enqueue(sha256, &md5, &sha1, PRIORITY_RECHECK, now, now_ms + wait.as_millis() as i64)?;
+                    store.vt_enqueue(sha256, PRIORITY_RECHECK, now, now_ms + wait.as_millis() as i64)?;
                 }
                 if v.found { format!("found positives={}/{}", v.malicious, v.total) } else { "not_found".into() }
             }
