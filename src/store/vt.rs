@@ -23,7 +23,7 @@ pub type QueueDepth = [u64; 4];
 
 /// The queue in the order it is asked, read row by row until the worker finds a
 /// hash it is not asking yet. No LIMIT: a bound LIMIT made SQLite prepare the
-/// statement again on every run (a tenth of the worker's CPU), and the index
+/// statement again on every run (about 15% of the worker's CPU), and the index
 /// gives the order without a sort either way.
 const DUE_SQL: &str = "SELECT sha256 FROM vt_queue WHERE not_before <= ?1 ORDER BY priority, enqueued";
 
