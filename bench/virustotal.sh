@@ -16,22 +16,29 @@
 #    on with scan_baseline = true and requests_per_minute = 1 (so ~100,000
 #    hashes stay queued): peak (VmHWM) and steady (VmRSS) RSS, the difference
 #    (target < 50 MB), `SELECT count(*) FROM vt_queue`.
-# 3. latency: close() -> `File '...' added` in alerts.log, LAT_N single-file
+# 3. latency: close() -> `File '...' added` in alerts.log for single-file
 #    creations, with VirusTotal disabled (idle) and enabled and busy (the
-#    VT_FILES backlog being looked up at RPM, DELAY_MS answers); p50/p99 and
-#    the ratio (target: busy within 10% of idle).  LAT_ROUNDS idle/busy pairs.
+#    VT_FILES backlog being looked up at LAT_RPM, DELAY_MS answers); p50/p99
+#    and the ratio (target: busy within 10% of idle).  Both fimvt run side by
+#    side and take turns in blocks of LAT_BLOCK creations (the busy one and the
+#    stand-in SIGSTOPped during idle blocks), LAT_N measured per case and run;
+#    LAT_ROUNDS such runs.
 #
 # Environment:
 #   BENCH_DIR    where the large tree lives (shared with scan.sh/realtime.sh) (/tmp/fimvt-bench)
 #   VT_DIR       this benchmark's trees and work dirs                    (/tmp/vtbench)
 #   VT_FILES     files (= distinct hashes) in the backlog tree            (6000)
 #   RATE_SECS    length of the rate part, from the first request          (300)
-#   RPM          requests_per_minute for rate and latency                 (1000)
+#   RPM          requests_per_minute for rate                             (1000)
 #   CONCURRENCY  [virustotal] concurrency                                 (4)
 #   DELAY_MS     stand-in's delay per answer                              (30)
 #   MEM_SECS     steady window of the memory part                         (30)
-#   LAT_N        measured creations per latency run (+10 warm-up)         (500)
-#   LAT_ROUNDS   idle/busy pairs of latency runs                          (1)
+#   LAT_N        measured creations per case and latency run              (2000)
+#   LAT_BLOCK    creations per block (the first 5 not measured)           (55)
+#   LAT_RPM      requests_per_minute for latency: high enough that the
+#                stand-in's answer time sets the pace (~concurrency/delay
+#                per second, as in a 1,000/min key's first-minute burst)  (100000)
+#   LAT_ROUNDS   latency runs                                             (1)
 #   LAT_GAP_MS   at least this long from one close() to the next creation,
 #                so each change meets fimvt idle or busy as it happens to
 #                be; 0 = back to back, a closed loop where each creation
@@ -63,7 +70,9 @@ RPM=${RPM:-1000}
 CONCURRENCY=${CONCURRENCY:-4}
 DELAY_MS=${DELAY_MS:-30}
 MEM_SECS=${MEM_SECS:-30}
-LAT_N=${LAT_N:-500}
+LAT_N=${LAT_N:-2000}
+LAT_BLOCK=${LAT_BLOCK:-55}
+LAT_RPM=${LAT_RPM:-100000}
 LAT_ROUNDS=${LAT_ROUNDS:-1}
 LAT_GAP_MS=${LAT_GAP_MS:-10}
 WAIT_OTHERS=${WAIT_OTHERS:-1200}
@@ -108,12 +117,14 @@ FIMVT_SHA=$(sha256sum "$WORK/bin/fimvt" | cut -c1-16)
 # helper writes (it stops its own children in `finally`), never by name.
 cleanup() {
     local f pid
-    for f in "$WORK"/*/fimvt.pid "$WORK"/*/standin.pid; do
+    for f in "$WORK"/*/fimvt.pid "$WORK"/*/*/fimvt.pid "$WORK"/*/standin.pid; do
         [[ -f $f ]] || continue
         pid=$(<"$f")
         if [[ -d /proc/$pid ]] && grep -qE 'fimvt|vt_standin' "/proc/$pid/cmdline" 2>/dev/null; then
             log "stopping leftover process $pid ($f)"
             kill -TERM "$pid" 2>/dev/null || true
+            # the latency part stops the busy fimvt and the stand-in between blocks
+            kill -CONT "$pid" 2>/dev/null || true
         fi
         rm -f "$f"
     done
@@ -186,8 +197,8 @@ out ""
 out "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(python3 --version)"
 out "- fimvt: $FIMVT (sha256 $FIMVT_SHA…, built $(date -u -r "$FIMVT" '+%Y-%m-%d %H:%M UTC'); git HEAD $fimvt_rev${dirty:+, with uncommitted source changes: the binary may not match HEAD}), \`realtime.settle = \"250ms\"\`"
 out "- VirusTotal: bench/vt_standin.py on 127.0.0.1 at nice 19 (threaded HTTP/1.1 keep-alive, answers after ${DELAY_MS} ms; 200 report for 75% of hashes, 404 NotFoundError for 25%), \`requests_per_minute = $RPM\`, \`concurrency = $CONCURRENCY\`, \`daily_quota = 10000000\`, \`scan_baseline = true\`"
-out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
-out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
+out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_BLOCK=$LAT_BLOCK, LAT_RPM=$LAT_RPM, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
+out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_BLOCK="$LAT_BLOCK" LAT_RPM="$LAT_RPM" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
 ((waited > 0)) && out "- waited ${waited} s for another benchmark to finish first"
 
 R=$WORK/results
@@ -218,13 +229,11 @@ for part in "${PARTS[@]}"; do
     latency)
         begin_part latency
         for run in $(seq 1 "$LAT_ROUNDS"); do
-            for vt in idle busy; do
-                log "[latency] run $run: VirusTotal $vt, $LAT_N creations"
-                python3 "$PY" latency --fimvt "$B" --work "$WORK/lat-$vt$run" --tree "$BACKLOG" \
-                    --out "$R/latency-$vt$run.json" --vt "$vt" --run "$run" --n "$LAT_N" \
-                    --rpm "$RPM" --concurrency "$CONCURRENCY" --delay-ms "$DELAY_MS" --gap-ms "$LAT_GAP_MS"
-                files+=("$R/latency-$vt$run.json")
-            done
+            log "[latency] run $run: VirusTotal idle and busy, $LAT_N creations each, in blocks of $LAT_BLOCK"
+            python3 "$PY" latency --fimvt "$B" --work "$WORK/lat$run" --tree "$BACKLOG" \
+                --out "$R/latency$run.json" --run "$run" --n "$LAT_N" --block "$LAT_BLOCK" \
+                --rpm "$LAT_RPM" --concurrency "$CONCURRENCY" --delay-ms "$DELAY_MS" --gap-ms "$LAT_GAP_MS"
+            files+=("$R/latency$run.json")
         done
         end_part latency
         ;;

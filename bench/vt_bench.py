@@ -6,8 +6,8 @@ usage:
   vt_bench.py rate    --fimvt BIN --work DIR --tree DIR --out JSON [--secs 300] [--rpm 1000]
                       [--concurrency 4] [--delay-ms 30]
   vt_bench.py memory  --fimvt BIN --work DIR --tree DIR --out JSON --vt on|off [--secs 30] [--rpm 1]
-  vt_bench.py latency --fimvt BIN --work DIR --tree DIR --out JSON --vt busy|idle [--n 500]
-                      [--warmup 10] [--rpm 1000] [--concurrency 4] [--delay-ms 30]
+  vt_bench.py latency --fimvt BIN --work DIR --tree DIR --out JSON [--n 2000] [--block 55]
+                      [--skip 5] [--gap-ms 10] [--rpm 100000] [--concurrency 4] [--delay-ms 30]
   vt_bench.py report  --part rate|memory|latency [--note TEXT] JSON...
 
 Every measuring sub-command starts its own stand-in (bench/vt_standin.py, on
@@ -15,11 +15,12 @@ Every measuring sub-command starts its own stand-in (bench/vt_standin.py, on
 fresh data dir through bench/realtime.py's `Fimvt` class (under
 /usr/bin/time, pid file, SIGTERM, "stopped cleanly" check); the alerts.log
 reader of the latency part is realtime.py's (an inotify IN_MODIFY doorbell on
-the data dir + select(), then read only the new bytes).  Raw samples go to a
-JSON file per run; `report` turns them into markdown.  stdlib only.
+alerts.log + select(), then read only the new bytes).  The latency part runs
+two fimvt side by side, VirusTotal off and busy, and measures them in
+alternating blocks (see cmd_latency).  Raw samples go to a JSON file per run;
+`report` turns them into markdown.  stdlib only.
 """
 
-import itertools
 import json
 import os
 import random
@@ -36,8 +37,8 @@ sys.path.insert(0, HERE)
 import realtime as rt  # noqa: E402  (bench/realtime.py: Fimvt, Tail, Inotify, proc_*, summary)
 
 NS = 1_000_000_000
-# realtime.py's ADDED_RE, for a whole chunk of lines at once
-FIM_LINE_RE = re.compile(rt.ADDED_RE.pattern, re.M)
+# realtime.py's ADDED_RE, for a whole chunk of lines at once (that starts and ends with "\n")
+FIM_LINE_RE = re.compile(rb"\nFile '([^\n]*)' (added|modified|deleted)(?=\n)")
 MS = 1_000_000
 MIN_NS = 60 * NS
 API_KEY = "bench-key"
@@ -477,121 +478,69 @@ def cmd_memory(a):
 
 
 # --------------------------------------------------------------- latency
-def cmd_latency(a):
-    work = os.path.abspath(a.work)
-    rt.fresh_dir(work)
-    watched, data = os.path.join(work, "watched"), os.path.join(work, "data")
-    os.makedirs(watched)
-    cfg = os.path.join(work, "fimvt.toml")
-    tree = os.path.abspath(a.tree)
-    busy = a.vt == "busy"
-    res = {"part": "latency", "vt": a.vt, "run": a.run, "n": a.n, "warmup": a.warmup, "gap_ms": a.gap_ms, "timeout_s": a.timeout,
-           "rpm": a.rpm if busy else None, "concurrency": a.concurrency if busy else None,
-           "delay_ms": a.delay_ms if busy else None, "tree": tree,
-           "busy_after": a.busy_after if busy else None}
-    sd = fim = ino = None
-    try:
-        if busy:
-            sd = Standin(work, f"lat-{a.vt}{a.run}", a.delay_ms)
-            write_config(cfg, data, [tree, watched], vt={"port": sd.port, "rpm": a.rpm, "concurrency": a.concurrency})
-        else:
-            write_config(cfg, data, [tree, watched])
-        fim = rt.Fimvt(a.fimvt, cfg, work, f"lat-{a.vt}{a.run}")
-        res["ready_s"], res["baseline_own_s"], res["baseline_line"] = wait_scan(fim, 120)
-        os.makedirs(data, exist_ok=True)
-        if busy:
-            res["queue_after_baseline"] = queue_depth(data)
-            # Start once lookups are flowing (the limiter spends the minute's budget in one
-            # burst at the start: 1000 requests at ~concurrency/delay per second).
-            deadline = time.monotonic() + 60
-            while len(sd.poll()) < a.busy_after:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"fewer than {a.busy_after} requests within 60 s")
-                time.sleep(0.005)
+class Side:
+    """One of the latency part's two fimvt: `idle` with `[virustotal]` off, `busy`
+    with it on and the backlog being looked up. Each watches the backlog tree and an
+    empty folder of its own, with its own data folder and alerts.log reader."""
+
+    def __init__(self, a, work, vt, tree, sd):
+        self.vt = vt
+        self.work = os.path.join(work, vt)
+        self.watched, self.data = os.path.join(self.work, "watched"), os.path.join(self.work, "data")
+        os.makedirs(self.watched)
+        cfg = os.path.join(self.work, "fimvt.toml")
+        busy = sd is not None
+        write_config(cfg, self.data, [tree, self.watched],
+                     vt={"port": sd.port, "rpm": a.rpm, "concurrency": a.concurrency} if busy else None)
+        self.res = {"part": "latency", "vt": vt, "run": a.run, "n": a.n, "block": a.block, "skip": a.skip,
+                    "gap_ms": a.gap_ms, "timeout_s": a.timeout, "tree": tree,
+                    "rpm": a.rpm if busy else None, "concurrency": a.concurrency if busy else None,
+                    "delay_ms": a.delay_ms if busy else None, "busy_after": a.busy_after if busy else None}
+        self.fim = rt.Fimvt(a.fimvt, cfg, self.work, f"lat-{vt}{a.run}")
+        self.res["ready_s"], self.res["baseline_own_s"], self.res["baseline_line"] = wait_scan(self.fim, 120)
+        os.makedirs(self.data, exist_ok=True)
+        self.ino = self.tail = None
+        self.alerts, self.others = {}, {}
+        self.alert_headers = 0
+        self.created = []   # (path, t_close, sha256, measured, block)
+        self.windows = []   # (start ns, end ns) of this side's blocks
+
+    def open_reader(self):
         # The doorbell is alerts.log itself, not the data folder: a folder watch also
         # rang for every WAL, alerts.json and integration.log write, several hundred
         # times a second with VirusTotal busy (a few dozen idle), and each ring cost
         # this reader a wake-up on the 2 CPUs fimvt runs on: the observer loading the
         # busy case only. The file exists from fimvt's start (the sink creates it).
-        ino = rt.Inotify(os.path.join(data, "alerts.log"), rt.IN_MODIFY)
-        tail = rt.Tail(os.path.join(data, "alerts.log"))
-        tail.lines()   # skip what is there (baseline VirusTotal alerts in the busy case)
-        alerts, others = {}, {}
-        vt_lines = [0]
+        self.ino = rt.Inotify(os.path.join(self.data, "alerts.log"), rt.IN_MODIFY)
+        self.tail = rt.Tail(os.path.join(self.data, "alerts.log"))
+        self.tail.lines()   # skip what is there (baseline VirusTotal alerts in the busy case)
 
-        def pump(timeout_s):
-            r, _, _ = select.select([ino.fd], [], [], timeout_s)
-            if not r:
-                return
-            ino.drain()
-            data = b"\n".join(tail.lines())
-            # Stamped once the bytes are in hand: the doorbell may have been rung by
-            # an earlier write (VirusTotal alerts, the WAL), and an alert that landed
-            # after that ring but before this read must not count as seen earlier.
-            t = now_ns()
-            # One C-speed pass over the new bytes, not a Python loop over every line:
-            # a group of VirusTotal alerts is thousands of lines, and parsing them one
-            # by one kept this reader busy for milliseconds, so a FIM alert landing
-            # meanwhile was seen late (the reader's delay, not fimvt's).
-            for m in FIM_LINE_RE.finditer(data):
-                p = os.fsdecode(m.group(1))
-                if m.group(2) == b"added":
-                    alerts.setdefault(p, []).append(t)
-                else:
-                    others.setdefault(p, []).append(m.group(2).decode())
-            vt_lines[0] += data.count(b"** Alert")   # every alert's first line (FIM and VirusTotal)
+    def read(self):
+        self.ino.drain()
+        data = b"\n" + b"\n".join(self.tail.lines()) + b"\n"
+        # Stamped once the bytes are in hand: the doorbell may have been rung by
+        # an earlier write (VirusTotal alerts, the WAL), and an alert that landed
+        # after that ring but before this read must not count as seen earlier.
+        t = now_ns()
+        # One C-speed pass over the new bytes, keyed on a literal (a `^` pattern
+        # tries every line start: 3x slower), not a Python loop over every line: a
+        # group of VirusTotal alerts is thousands of lines, and parsing them one by
+        # one kept this reader busy for milliseconds, so a FIM alert landing
+        # meanwhile was seen late (the reader's delay, not fimvt's).
+        for m in FIM_LINE_RE.finditer(data):
+            p = os.fsdecode(m.group(1))
+            if m.group(2) == b"added":
+                self.alerts.setdefault(p, []).append(t)
+            else:
+                self.others.setdefault(p, []).append(m.group(2).decode())
+        self.alert_headers += data.count(b"** Alert")   # every alert's first line (FIM and VirusTotal)
 
-        rng = random.Random(f"vt-latency/{a.run}")
-        created = []   # (path, t_close, sha256, measured)
-        import hashlib
-        t_begin = now_ns()
-        for i in range(a.warmup + a.n):
-            path = os.path.join(watched, f"lat-{a.vt}-r{a.run}-{i:05d}.dat")
-            body = rng.randbytes(rng.randint(64, 4096))
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-            os.write(fd, body)
-            os.close(fd)
-            t_close = now_ns()
-            created.append((path, t_close, hashlib.sha256(body).hexdigest(), i >= a.warmup))
-            deadline = t_close + int(a.timeout * NS)
-            while path not in alerts:
-                left = (deadline - now_ns()) / NS
-                if left <= 0:
-                    break
-                pump(left)
-            # Spaced creations (--gap-ms): the reader keeps reading meanwhile, so
-            # VirusTotal alert lines do not pile up in front of the next sample.
-            gap_end = t_close + int(a.gap_ms * MS)
-            while (left := (gap_end - now_ns()) / NS) > 0:
-                pump(left)
-        t_end = now_ns()
-        grace_end = now_ns() + int(a.grace * NS)
-        while now_ns() < grace_end:
-            pump(max(0.0, (grace_end - now_ns()) / NS))
-        res["alert_lines_read_during_run"] = vt_lines[0]
-        ours_sha = {c[2] for c in created}
-        if busy:
-            # How busy VirusTotal was while we measured, and how soon our (realtime
-            # priority) hashes were asked.
-            deadline = time.monotonic() + a.vt_wait
-            while time.monotonic() < deadline:
-                seen = {r[1] for r in sd.poll()}
-                if ours_sha <= seen:
-                    break
-                time.sleep(0.1)
-            time.sleep(0.5)
-            reqs = sd.poll()
-            res["queue_before_stop"] = queue_depth(data)
-        res["fimvt_status_before_stop"] = rt.proc_status(fim.pid)
-        res["fimvt_exit"] = fim.stop()
-        if sd is not None:
-            res["standin"] = sd.stop()
-            sd = None
-
-        lat, lost, late, dup = [], [], [], 0
-        in_order = []
-        for path, t_close, _, measured in created:
-            ts = alerts.get(path, [])
+    def results(self, a):
+        """This side's samples and checks, once its fimvt has stopped."""
+        res = self.res
+        lat, lost, late, dup, in_order, blocks = [], [], [], 0, [], {}
+        for path, t_close, _, measured, block in self.created:
+            ts = self.alerts.get(path, [])
             dup += max(0, len(ts) - 1)
             if not measured:
                 continue
@@ -602,70 +551,172 @@ def cmd_latency(a):
                 late.append(path)
                 in_order.append(None)
             else:
-                lat.append((ts[0] - t_close) / MS)
-                in_order.append((ts[0] - t_close) / MS)
-        ours = {c[0] for c in created}
-        al = parse_alerts_json(data)
-        rows = rt.db_rows(data)
+                ms = (ts[0] - t_close) / MS
+                lat.append(ms)
+                in_order.append(ms)
+                blocks.setdefault(block, []).append(ms)
+        ours = {c[0] for c in self.created}
+        al = parse_alerts_json(self.data)
+        rows = rt.db_rows(self.data)
         res.update({
-            "elapsed_s": (t_end - t_begin) / NS, "created": len(created),
-            "fimvt_ms": lat, "fimvt_ms_in_order": in_order,
+            "elapsed_s": sum(e - s for s, e in self.windows) / NS, "created": len(self.created),
+            "fimvt_ms": lat, "fimvt_ms_in_order": in_order, "blocks": [blocks[b] for b in sorted(blocks)],
             # CLOCK_MONOTONIC ns, comparable with timestamps fimvt or strace print
-            "close_ns": [c[1] for c in created if c[3]],
+            "close_ns": [c[1] for c in self.created if c[3]],
             "lost": len(lost), "late": len(late), "lost_examples": lost[:5], "duplicates": dup,
-            "other_events_for_ours": sum(len(v) for p, v in others.items() if p in ours),
+            "other_events_for_ours": sum(len(v) for p, v in self.others.items() if p in ours),
+            "alert_lines_read_during_run": self.alert_headers,
             "json_fim": al["fim"], "json_vt_rules": al["vt_rules"], "json_bad": al["bad_json"],
             "db_rows_ours": sum(1 for p in ours if p in rows),
-            "db_hash_mismatch": sum(1 for p, _, h, _ in created if p in rows and rows[p] != h),
+            "db_hash_mismatch": sum(1 for p, _, h, _, _ in self.created if p in rows and rows[p] != h),
             "vt_alerts_for_ours": sum(1 for p in ours if p in al["vt_files"]),
             "vt_alerts_for_ours_twice": sum(1 for p in ours if al["vt_files"].get(p, 0) > 1),
         })
-        if busy:
-            first = created[a.warmup][1] if len(created) > a.warmup else t_begin
-            rts = [r[0] for r in reqs]
-            win = [t for t in rts if first <= t <= t_end]
-            res["busy_window_s"] = (t_end - first) / NS
-            res["requests_during_window"] = len(win)
-            res["requests_per_s_during_window"] = len(win) / max(1e-9, (t_end - first) / NS)
-            # per measured sample: requests that arrived at the stand-in between close() and the alert,
-            # and whether any request was in flight (arrived < delay before) at close()
-            d = int(a.delay_ms * MS)
-            import bisect
-            overlap = busy_at_close = 0
-            for path, t_close, _, measured in created:
-                if not measured or path not in alerts:
-                    continue
-                t_al = alerts[path][0]
-                lo, hi = bisect.bisect_left(rts, t_close - d), bisect.bisect_right(rts, t_al)
-                if hi > lo:
-                    overlap += 1
-                if bisect.bisect_right(rts, t_close) > bisect.bisect_left(rts, t_close - d):
-                    busy_at_close += 1
-            res["samples_overlapping_requests"] = overlap
-            res["samples_with_request_in_flight_at_close"] = busy_at_close
-            first_req = {}
-            for t, sha, _, _ in reqs:
-                first_req.setdefault(sha, t)
-            to_req = [(first_req[sha] - t_close) / MS for _, t_close, sha, m in created if m and sha in first_req]
-            res["close_to_vt_request_ms"] = rt.summary(to_req)
-            res["ours_asked"] = sum(1 for c in created if c[2] in first_req)
-            per_sha = {}
-            for _, sha, _, _ in reqs:
-                per_sha[sha] = per_sha.get(sha, 0) + 1
-            res["ours_asked_twice"] = sum(1 for c in created if per_sha.get(c[2], 0) > 1)
-            res["integration"] = parse_integration(data)
+        return res
+
+    def busy_results(self, a, reqs):
+        """How busy VirusTotal was during this side's blocks, and how soon the new
+        files' own (realtime priority) hashes were asked."""
+        import bisect
+        res = self.res
+        rts = [r[0] for r in reqs]
+        res["busy_window_s"] = sum(e - s for s, e in self.windows) / NS
+        res["requests_during_window"] = sum(bisect.bisect_right(rts, e) - bisect.bisect_left(rts, s)
+                                            for s, e in self.windows)
+        res["requests_per_s_during_window"] = res["requests_during_window"] / max(1e-9, res["busy_window_s"])
+        # per measured sample: requests that arrived at the stand-in between close() and the alert,
+        # and whether any request was in flight (arrived < delay before) at close()
+        d = int(a.delay_ms * MS)
+        overlap = busy_at_close = 0
+        for path, t_close, _, measured, _ in self.created:
+            if not measured or path not in self.alerts:
+                continue
+            t_al = self.alerts[path][0]
+            if bisect.bisect_right(rts, t_al) > bisect.bisect_left(rts, t_close - d):
+                overlap += 1
+            if bisect.bisect_right(rts, t_close) > bisect.bisect_left(rts, t_close - d):
+                busy_at_close += 1
+        res["samples_overlapping_requests"] = overlap
+        res["samples_with_request_in_flight_at_close"] = busy_at_close
+        first_req, per_sha = {}, {}
+        for t, sha, _, _ in reqs:
+            first_req.setdefault(sha, t)
+            per_sha[sha] = per_sha.get(sha, 0) + 1
+        to_req = [(first_req[sha] - t_close) / MS for _, t_close, sha, m, _ in self.created if m and sha in first_req]
+        res["close_to_vt_request_ms"] = rt.summary(to_req)
+        res["ours_asked"] = sum(1 for c in self.created if c[2] in first_req)
+        res["ours_asked_twice"] = sum(1 for c in self.created if per_sha.get(c[2], 0) > 1)
+        res["integration"] = parse_integration(self.data)
+
+
+def cmd_latency(a):
+    """Both cases in one run, in alternating blocks of creations: machine-wide
+    drift (these machines are shared) moves a block's median by half over tens of
+    seconds, so idle and busy measured in separate runs differed by as much as the
+    effect. While an idle block runs, the busy fimvt and the stand-in are stopped
+    (SIGSTOP), as if VirusTotal were off; while a busy block runs, the idle fimvt
+    is there but gets no events."""
+    work = os.path.abspath(a.work)
+    rt.fresh_dir(work)
+    tree = os.path.abspath(a.tree)
+    sd = None
+    sides = {}
+    paused = []
+
+    def pause_busy(stop):
+        sig = signal.SIGSTOP if stop else signal.SIGCONT
+        for pid in (sides["busy"].fim.pid, sd.proc.pid):
+            os.kill(pid, sig)
+        paused[:] = [True] if stop else []
+
+    try:
+        sd = Standin(work, f"lat{a.run}", a.delay_ms)
+        # idle first: its baseline scan is not slowed by the busy one's lookups
+        sides["idle"] = Side(a, work, "idle", tree, None)
+        sides["busy"] = busy = Side(a, work, "busy", tree, sd)
+        busy.res["queue_after_baseline"] = queue_depth(busy.data)
+        deadline = time.monotonic() + 60
+        while len(sd.poll()) < a.busy_after:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"fewer than {a.busy_after} requests within 60 s")
+            time.sleep(0.005)
+        for s in sides.values():
+            s.open_reader()
+        by_fd = {s.ino.fd: s for s in sides.values()}
+
+        def pump(timeout_s):
+            ready, _, _ = select.select(list(by_fd), [], [], timeout_s)
+            for fd in ready:
+                by_fd[fd].read()
+
+        rng = random.Random(f"vt-latency/{a.run}")
+        import hashlib
+        per_block = a.block - a.skip
+        nblocks = -(-a.n // per_block)
+        pause_busy(True)
+        for b in range(2 * nblocks):
+            s = sides["idle" if b % 2 == 0 else "busy"]
+            if s is busy:
+                pause_busy(False)
+            start = now_ns()
+            # The first `skip` creations of a block are not measured: the busy fimvt
+            # and the stand-in catch up on the timers that expired while stopped.
+            for i in range(a.block):
+                path = os.path.join(s.watched, f"lat-{s.vt}-r{a.run}-b{b:03d}-{i:03d}.dat")
+                body = rng.randbytes(rng.randint(64, 4096))
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                os.write(fd, body)
+                os.close(fd)
+                t_close = now_ns()
+                s.created.append((path, t_close, hashlib.sha256(body).hexdigest(), i >= a.skip, b))
+                deadline = t_close + int(a.timeout * NS)
+                while path not in s.alerts:
+                    left = (deadline - now_ns()) / NS
+                    if left <= 0:
+                        break
+                    pump(left)
+                # Spaced creations (--gap-ms): the reader keeps reading meanwhile, so
+                # VirusTotal alert lines do not pile up in front of the next sample.
+                gap_end = t_close + int(a.gap_ms * MS)
+                while (left := (gap_end - now_ns()) / NS) > 0:
+                    pump(left)
+            s.windows.append((start, now_ns()))
+            if s is busy:
+                pause_busy(True)
+        pause_busy(False)
+        grace_end = now_ns() + int(a.grace * NS)
+        while now_ns() < grace_end:
+            pump(max(0.0, (grace_end - now_ns()) / NS))
+        # Every new file's hash is looked up, at realtime priority: wait for ours.
+        ours_sha = {c[2] for c in busy.created}
+        deadline = time.monotonic() + a.vt_wait
+        while time.monotonic() < deadline and not ours_sha <= {r[1] for r in sd.poll()}:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        reqs = sd.poll()
+        busy.res["queue_before_stop"] = queue_depth(busy.data)
+        for s in sides.values():
+            s.res["fimvt_status_before_stop"] = rt.proc_status(s.fim.pid)
+            s.res["fimvt_exit"] = s.fim.stop()
+        busy.res["standin"] = sd.stop()
+        sd = None
+        out = [sides["idle"].results(a), busy.results(a)]
+        busy.busy_results(a, reqs)
     finally:
-        if ino is not None:
-            ino.close()
-        if fim is not None:
-            fim.kill()
+        if paused and sd is not None:
+            pause_busy(False)
+        for s in sides.values():
+            if s.ino is not None:
+                s.ino.close()
+            s.fim.kill()
         if sd is not None:
             sd.stop()
     with open(a.out, "w") as f:
-        json.dump(res, f)
-    s = rt.summary(res.get("fimvt_ms", [])) or {"p50": None, "p99": None}
-    log(f"[latency vt={a.vt} run {a.run}] p50={rt.f3(s['p50'])} ms p99={rt.f3(s['p99'])} ms "
-        f"lost={res.get('lost')} dup={res.get('duplicates')}")
+        json.dump(out, f)
+    for r in out:
+        s = rt.summary(r["fimvt_ms"]) or {"p50": None, "p99": None}
+        log(f"[latency vt={r['vt']} run {a.run}] p50={rt.f3(s['p50'])} ms p99={rt.f3(s['p99'])} ms "
+            f"lost={r['lost']} dup={r['duplicates']}")
 
 
 # --------------------------------------------------------------- report
@@ -813,27 +864,26 @@ def report_memory(runs, note):
     return o
 
 
-def noise_floor(idle_runs, max_splits=500):
-    """How far apart two halves of the idle runs are, as busy/idle would be with no
-    effect at all: the 5th-95th percentile, over the splits, of each statistic's
-    ratio. None with fewer than 4 runs."""
-    n = len(idle_runs)
+def noise_floor(idle_blocks, splits=500):
+    """How far apart two halves of the idle blocks are, as busy/idle would be with
+    no effect at all: the 5th-95th percentile, over random even splits, of each
+    statistic's ratio. None with fewer than 4 blocks."""
+    n = len(idle_blocks)
     if n < 4:
         return None
-    splits = list(itertools.combinations(range(n), n // 2))
-    if len(splits) > max_splits:
-        splits = random.Random("noise-floor").sample(splits, max_splits)
+    rng = random.Random("noise-floor")
     ratios = {"p50": [], "p99": [], "mean": []}
-    for half in splits:
-        a = rt.summary([v for i in half for v in idle_runs[i]])
-        b = rt.summary([v for i in range(n) if i not in half for v in idle_runs[i]])
+    for _ in range(splits):
+        half = set(rng.sample(range(n), n // 2))
+        a = rt.summary([v for i in half for v in idle_blocks[i]])
+        b = rt.summary([v for i in range(n) if i not in half for v in idle_blocks[i]])
         for k in ratios:
             ratios[k].append(b[k] / a[k])
     span = {}
     for k, v in ratios.items():
         v.sort()
         span[k] = (v[int(0.05 * (len(v) - 1))], v[int(0.95 * (len(v) - 1))])
-    return {"splits": len(splits), "span": span}
+    return {"splits": splits, "blocks": n, "span": span}
 
 
 def report_latency(runs, note):
@@ -843,22 +893,27 @@ def report_latency(runs, note):
     b0 = busy[0] if busy else None
     o.append(f"### 3. FIM alert latency with VirusTotal idle (disabled) vs busy{note}")
     o.append("")
-    o.append(f"fimvt watches the {runs[0]['tree'].rsplit('/', 1)[-1]} backlog tree and an empty folder; after the "
-             f"baseline, {runs[0]['n']} single-file creations (+{runs[0]['warmup']} warm-up) in the empty folder, "
-             f"one at a time: open(O_CREAT|O_EXCL) + write 64–4096 random bytes + close(), t0 right after close(), "
-             f"then wait for the file's `File '…' added` line in alerts.log (realtime.py's reader: an inotify doorbell "
-             f"on alerts.log itself (IN_MODIFY) + select(), new bytes only, one regex pass per read) before the next"
-             + (f", and at least {runs[0]['gap_ms']:g} ms from one close() to the next creation"
-                if runs[0].get("gap_ms") else ", back to back") + ". idle = `[virustotal]` disabled; "
+    r0 = runs[0]
+    o.append(f"Two fimvt run side by side, each watching the {r0['tree'].rsplit('/', 1)[-1]} backlog tree and an "
+             f"empty folder of its own: idle = `[virustotal]` disabled; "
              + (f"busy = enabled, `scan_baseline = true` (the backlog queued), `requests_per_minute = "
-                f"{b0['rpm']}`, concurrency {b0['concurrency']}, stand-in (at nice 19) answering after "
-                f"{b0['delay_ms']:g} ms; "
-                f"the creations start once {b0.get('busy_after', 'some')} lookups have reached the stand-in, "
-                f"i.e. inside the minute's burst of lookups. Each new file's hash is queued at realtime priority, "
-                f"so it is looked up too." if b0 else "")
-             + " Runs alternate idle/busy. Percentiles nearest-rank.")
+                f"{b0['rpm']}`, concurrency {b0['concurrency']}, the stand-in (at nice 19) answering after "
+                f"{b0['delay_ms']:g} ms, so lookups run as fast as the answers come; the creations start once "
+                f"{b0.get('busy_after', 'some')} lookups have reached the stand-in. Each new file's hash is queued "
+                f"at realtime priority, so it is looked up too. " if b0 else "")
+             + f"After both baselines, single-file creations in blocks of {r0['block']}, the cases taking turns "
+             f"block by block; the first {r0['skip']} of each block are not measured. While an idle block runs, "
+             f"the busy fimvt and the stand-in are stopped (SIGSTOP), as if VirusTotal were off; while a busy "
+             f"block runs, the idle fimvt gets no events. Taking turns is what makes the two comparable: on these "
+             f"shared machines a block's median drifts by half over tens of seconds, and idle and busy measured "
+             f"in separate runs differed by as much as the effect sought. A creation: open(O_CREAT|O_EXCL) + "
+             f"write 64–4096 random bytes + close(), t0 right after close(), then wait for the file's "
+             f"`File '…' added` line in that fimvt's alerts.log (an inotify doorbell on alerts.log itself "
+             f"(IN_MODIFY) + select(), new bytes only, one regex pass per read) before the next"
+             + (f", and at least {r0['gap_ms']:g} ms from one close() to the next creation"
+                if r0.get("gap_ms") else ", back to back") + ". Percentiles nearest-rank.")
     o.append("")
-    o.append("| case | run | n | min | p50 | p90 | p99 | max | mean | lost | late | dup | VirusTotal requests during the run |")
+    o.append("| case | run | n | min | p50 | p90 | p99 | max | mean | lost | late | dup | VirusTotal requests during its blocks |")
     o.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 
     def row(label, run, vals, rs):
@@ -896,18 +951,18 @@ def report_latency(runs, note):
                     "reader process, so the absolute differences are the meaningful figure (both far below any "
                     "alerting-relevant latency)." if si["p50"] < 1 else "."))
         o.append("")
-        floor = noise_floor([r["fimvt_ms"] for r in idle])
+        floor = noise_floor([b for r in idle for b in r["blocks"]])
         if floor:
-            o.append(f"Noise floor, idle against idle (the {len(idle)} idle runs split every way into two halves, "
-                     f"{floor['splits']} splits; 5th–95th percentile of the half/half ratio): "
+            o.append(f"Noise floor, idle against idle (the {floor['blocks']} idle blocks split at random into two "
+                     f"halves, {floor['splits']} splits; 5th–95th percentile of the half/half ratio): "
                      + ", ".join(f"{k} {lo:.2f}–{hi:.2f}×" for k, (lo, hi) in floor["span"].items())
-                     + ". The same fimvt with VirusTotal off differs from itself this much between runs; a busy/idle "
+                     + ". The same fimvt with VirusTotal off differs from itself this much; a busy/idle "
                      "ratio inside that span is not an effect this run can show.")
             o.append("")
     for r in busy:
         c = r.get("close_to_vt_request_ms") or {}
         o.append(f"Busy run {r['run']}: {r['requests_during_window']} lookups reached the stand-in during the "
-                 f"{r['busy_window_s']:.2f} s of measured creations; {r['samples_overlapping_requests']}/{r['n']} "
+                 f"{r['busy_window_s']:.2f} s of its busy blocks; {r['samples_overlapping_requests']}/{r['n']} "
                  f"samples had a lookup arrive or in flight between close() and the alert, "
                  f"{r['samples_with_request_in_flight_at_close']} had one in flight at close(); alerts.log alert "
                  f"headers read during the run (FIM + VirusTotal): {r['alert_lines_read_during_run']}. The "
@@ -939,7 +994,9 @@ def cmd_report(a):
     runs = []
     for p in a.files:
         with open(p) as f:
-            runs.append(json.load(f))
+            r = json.load(f)
+        # a latency run holds both cases
+        runs.extend(r if isinstance(r, list) else [r])
     note = f" — {a.note}" if a.note else ""
     fn = {"rate": report_rate, "memory": report_memory, "latency": report_latency}[a.part]
     print("\n".join(fn(runs, note)))
@@ -980,10 +1037,10 @@ def main():
 
     p = sub.add_parser("latency")
     common(p)
-    p.add_argument("--vt", choices=["busy", "idle"], required=True)
-    p.add_argument("--n", type=int, default=500)
-    p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--rpm", type=int, default=1000)
+    p.add_argument("--n", type=int, default=2000, help="measured creations per case")
+    p.add_argument("--block", type=int, default=55, help="creations per block; the cases alternate by block")
+    p.add_argument("--skip", type=int, default=5, help="creations not measured at the start of each block")
+    p.add_argument("--rpm", type=int, default=100000)
     p.add_argument("--busy-after", type=int, default=20)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--grace", type=float, default=1.0)
