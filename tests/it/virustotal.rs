@@ -441,3 +441,41 @@ fn kill_9_with_a_lookup_backlog_loses_no_lookup_and_asks_no_answered_hash_again(
     let verdicts: i64 = t.db().query_row("SELECT count(*) FROM vt_verdicts", [], |r| r.get(0)).unwrap();
     assert_eq!(verdicts as usize, files.len(), "every queued lookup completed");
 }
+
+/// Each thread of `pid` by name, with its nice value (from /proc).
+fn thread_nice(pid: u32) -> Vec<(String, i32)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(task.path().join("comm")), std::fs::read_to_string(task.path().join("stat")))
+        else {
+            continue; // the thread ended meanwhile
+        };
+        // After "(comm)": state is field 3, nice field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice = rest.split(' ').nth(16).unwrap().parse().unwrap();
+        out.push((comm.trim().to_string(), nice));
+    }
+    out
+}
+
+#[test]
+fn lookups_run_at_a_lower_priority_than_fim_work() {
+    let vt = StandIn::start(found(0));
+    let t = tree(&vt, "");
+    let d = Daemon::start(&t);
+    // The worker lowers its own priority as it starts: give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let (writer, worker, threads) = loop {
+        let threads = thread_nice(d.pid());
+        let nice_of = |name: &str| threads.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        let writer = nice_of("writer").unwrap_or_else(|| panic!("no writer thread in {threads:?}"));
+        let worker = nice_of("virustotal").unwrap_or_else(|| panic!("no virustotal thread in {threads:?}"));
+        if worker != writer || std::time::Instant::now() > deadline {
+            break (writer, worker, threads);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    d.stop();
+    assert_eq!(worker, (writer + 10).min(19), "the VirusTotal thread is 10 nice levels below the writer: {threads:?}");
+}
