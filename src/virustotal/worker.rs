@@ -33,9 +33,10 @@ use crate::store::Store;
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 /// How much nicer than the rest of fimvt the worker thread runs. On 2 CPUs, a file
-/// change arriving while a lookup's ~0.15 ms of CPU ran waited for it; at +10 the
-/// FIM threads take the CPU first, and the busy FIM p99 fell by a tenth (BENCHMARKS.md,
-/// fifth pass). Only this thread: the writer records FIM changes too.
+/// change arriving while a lookup's ~0.15 ms of CPU ran could wait for it; at +10
+/// the FIM threads take the CPU first. The busy/idle FIM p99 ratio fell by 0.11
+/// and 0.17 in two A/B sets (BENCHMARKS.md, fifth pass). Only this thread: the
+/// writer records FIM changes too.
 const WORKER_NICE: i32 = 10;
 
 /// Answers received but not yet recorded, at most (the writer records them in
