@@ -20,9 +20,9 @@
 #    creations, with VirusTotal disabled (idle) and enabled and busy (the
 #    VT_FILES backlog being looked up at LAT_RPM, DELAY_MS answers); p50/p99
 #    and the ratio (target: busy within 10% of idle).  Both fimvt run side by
-#    side and take turns in blocks of LAT_BLOCK creations (the busy one and the
-#    stand-in SIGSTOPped during idle blocks), LAT_N measured per case and run;
-#    LAT_ROUNDS such runs.
+#    side and take turns in blocks of LAT_BLOCK_MS (the busy one and the
+#    stand-in SIGSTOPped during idle blocks), at least LAT_N measured per case
+#    and run; LAT_ROUNDS such runs.
 #
 # Environment:
 #   BENCH_DIR    where the large tree lives (shared with scan.sh/realtime.sh) (/tmp/fimvt-bench)
@@ -33,8 +33,10 @@
 #   CONCURRENCY  [virustotal] concurrency                                 (4)
 #   DELAY_MS     stand-in's delay per answer                              (30)
 #   MEM_SECS     steady window of the memory part                         (30)
-#   LAT_N        measured creations per case and latency run              (2000)
-#   LAT_BLOCK    creations per block (the first 5 not measured)           (55)
+#   LAT_N        measured creations per case and latency run, at least
+#                (back to back, ~3,000 fit in one block: use 20000)       (2000)
+#   LAT_BLOCK_MS length of a block (creations begun in its first 50 ms
+#                are not measured)                                        (600)
 #   LAT_RPM      requests_per_minute for latency: high enough that the
 #                stand-in's answer time sets the pace (~concurrency/delay
 #                per second, as in a 1,000/min key's first-minute burst)  (100000)
@@ -71,7 +73,7 @@ CONCURRENCY=${CONCURRENCY:-4}
 DELAY_MS=${DELAY_MS:-30}
 MEM_SECS=${MEM_SECS:-30}
 LAT_N=${LAT_N:-2000}
-LAT_BLOCK=${LAT_BLOCK:-55}
+LAT_BLOCK_MS=${LAT_BLOCK_MS:-600}
 LAT_RPM=${LAT_RPM:-100000}
 LAT_ROUNDS=${LAT_ROUNDS:-1}
 LAT_GAP_MS=${LAT_GAP_MS:-10}
@@ -197,8 +199,8 @@ out ""
 out "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(python3 --version)"
 out "- fimvt: $FIMVT (sha256 $FIMVT_SHA…, built $(date -u -r "$FIMVT" '+%Y-%m-%d %H:%M UTC'); git HEAD $fimvt_rev${dirty:+, with uncommitted source changes: the binary may not match HEAD}), \`realtime.settle = \"250ms\"\`"
 out "- VirusTotal: bench/vt_standin.py on 127.0.0.1 at nice 19 (threaded HTTP/1.1 keep-alive, answers after ${DELAY_MS} ms; 200 report for 75% of hashes, 404 NotFoundError for 25%), \`requests_per_minute = $RPM\`, \`concurrency = $CONCURRENCY\`, \`daily_quota = 10000000\`, \`scan_baseline = true\`"
-out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_BLOCK=$LAT_BLOCK, LAT_RPM=$LAT_RPM, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
-out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_BLOCK="$LAT_BLOCK" LAT_RPM="$LAT_RPM" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
+out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_BLOCK_MS=$LAT_BLOCK_MS, LAT_RPM=$LAT_RPM, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
+out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_BLOCK_MS="$LAT_BLOCK_MS" LAT_RPM="$LAT_RPM" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
 ((waited > 0)) && out "- waited ${waited} s for another benchmark to finish first"
 
 R=$WORK/results
@@ -229,9 +231,9 @@ for part in "${PARTS[@]}"; do
     latency)
         begin_part latency
         for run in $(seq 1 "$LAT_ROUNDS"); do
-            log "[latency] run $run: VirusTotal idle and busy, $LAT_N creations each, in blocks of $LAT_BLOCK"
+            log "[latency] run $run: VirusTotal idle and busy, at least $LAT_N measured creations each, in blocks of $LAT_BLOCK_MS ms"
             python3 "$PY" latency --fimvt "$B" --work "$WORK/lat$run" --tree "$BACKLOG" \
-                --out "$R/latency$run.json" --run "$run" --n "$LAT_N" --block "$LAT_BLOCK" \
+                --out "$R/latency$run.json" --run "$run" --n "$LAT_N" --block-ms "$LAT_BLOCK_MS" \
                 --rpm "$LAT_RPM" --concurrency "$CONCURRENCY" --delay-ms "$DELAY_MS" --gap-ms "$LAT_GAP_MS"
             files+=("$R/latency$run.json")
         done

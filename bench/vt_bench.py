@@ -6,8 +6,8 @@ usage:
   vt_bench.py rate    --fimvt BIN --work DIR --tree DIR --out JSON [--secs 300] [--rpm 1000]
                       [--concurrency 4] [--delay-ms 30]
   vt_bench.py memory  --fimvt BIN --work DIR --tree DIR --out JSON --vt on|off [--secs 30] [--rpm 1]
-  vt_bench.py latency --fimvt BIN --work DIR --tree DIR --out JSON [--n 2000] [--block 55]
-                      [--skip 5] [--gap-ms 10] [--rpm 100000] [--concurrency 4] [--delay-ms 30]
+  vt_bench.py latency --fimvt BIN --work DIR --tree DIR --out JSON [--n 2000] [--block-ms 600]
+                      [--skip-ms 50] [--gap-ms 10] [--rpm 100000] [--concurrency 4] [--delay-ms 30]
   vt_bench.py report  --part rate|memory|latency [--note TEXT] JSON...
 
 Every measuring sub-command starts its own stand-in (bench/vt_standin.py, on
@@ -492,7 +492,7 @@ class Side:
         busy = sd is not None
         write_config(cfg, self.data, [tree, self.watched],
                      vt={"port": sd.port, "rpm": a.rpm, "concurrency": a.concurrency} if busy else None)
-        self.res = {"part": "latency", "vt": vt, "run": a.run, "n": a.n, "block": a.block, "skip": a.skip,
+        self.res = {"part": "latency", "vt": vt, "run": a.run, "n": a.n, "block_ms": a.block_ms, "skip_ms": a.skip_ms,
                     "gap_ms": a.gap_ms, "timeout_s": a.timeout, "tree": tree,
                     "rpm": a.rpm if busy else None, "concurrency": a.concurrency if busy else None,
                     "delay_ms": a.delay_ms if busy else None, "busy_after": a.busy_after if busy else None}
@@ -651,24 +651,31 @@ def cmd_latency(a):
 
         rng = random.Random(f"vt-latency/{a.run}")
         import hashlib
-        per_block = a.block - a.skip
-        nblocks = -(-a.n // per_block)
+        measured = {"idle": 0, "busy": 0}
         pause_busy(True)
-        for b in range(2 * nblocks):
+        b = 0
+        # Blocks are timed, not counted, so they last as long with creations back to
+        # back as spaced; pairs of blocks until each case has its `n`.
+        while min(measured.values()) < a.n or b % 2:
             s = sides["idle" if b % 2 == 0 else "busy"]
             if s is busy:
                 pause_busy(False)
             start = now_ns()
-            # The first `skip` creations of a block are not measured: the busy fimvt
-            # and the stand-in catch up on the timers that expired while stopped.
-            for i in range(a.block):
-                path = os.path.join(s.watched, f"lat-{s.vt}-r{a.run}-b{b:03d}-{i:03d}.dat")
+            # Creations begun in a block's first `skip_ms` are not measured: the busy
+            # fimvt and the stand-in catch up on the timers that expired while stopped.
+            skip_end, end = start + int(a.skip_ms * MS), start + int(a.block_ms * MS)
+            i = 0
+            while (t_begin := now_ns()) < end:
+                path = os.path.join(s.watched, f"lat-{s.vt}-r{a.run}-b{b:03d}-{i:05d}.dat")
+                i += 1
                 body = rng.randbytes(rng.randint(64, 4096))
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
                 os.write(fd, body)
                 os.close(fd)
                 t_close = now_ns()
-                s.created.append((path, t_close, hashlib.sha256(body).hexdigest(), i >= a.skip, b))
+                m = t_begin >= skip_end
+                measured[s.vt] += m
+                s.created.append((path, t_close, hashlib.sha256(body).hexdigest(), m, b))
                 deadline = t_close + int(a.timeout * NS)
                 while path not in s.alerts:
                     left = (deadline - now_ns()) / NS
@@ -683,6 +690,7 @@ def cmd_latency(a):
             s.windows.append((start, now_ns()))
             if s is busy:
                 pause_busy(True)
+            b += 1
         pause_busy(False)
         grace_end = now_ns() + int(a.grace * NS)
         while now_ns() < grace_end:
@@ -901,8 +909,9 @@ def report_latency(runs, note):
                 f"{b0['delay_ms']:g} ms, so lookups run as fast as the answers come; the creations start once "
                 f"{b0.get('busy_after', 'some')} lookups have reached the stand-in. Each new file's hash is queued "
                 f"at realtime priority, so it is looked up too. " if b0 else "")
-             + f"After both baselines, single-file creations in blocks of {r0['block']}, the cases taking turns "
-             f"block by block; the first {r0['skip']} of each block are not measured. While an idle block runs, "
+             + f"After both baselines, single-file creations in blocks of {r0['block_ms']:g} ms, the cases taking "
+             f"turns block by block; creations begun in the first {r0['skip_ms']:g} ms of a block are not "
+             f"measured. While an idle block runs, "
              f"the busy fimvt and the stand-in are stopped (SIGSTOP), as if VirusTotal were off; while a busy "
              f"block runs, the idle fimvt gets no events. Taking turns is what makes the two comparable: on these "
              f"shared machines a block's median drifts by half over tens of seconds, and idle and busy measured "
@@ -962,7 +971,7 @@ def report_latency(runs, note):
     for r in busy:
         c = r.get("close_to_vt_request_ms") or {}
         o.append(f"Busy run {r['run']}: {r['requests_during_window']} lookups reached the stand-in during the "
-                 f"{r['busy_window_s']:.2f} s of its busy blocks; {r['samples_overlapping_requests']}/{r['n']} "
+                 f"{r['busy_window_s']:.2f} s of its busy blocks; {r['samples_overlapping_requests']}/{len(r['fimvt_ms'])} "
                  f"samples had a lookup arrive or in flight between close() and the alert, "
                  f"{r['samples_with_request_in_flight_at_close']} had one in flight at close(); alerts.log alert "
                  f"headers read during the run (FIM + VirusTotal): {r['alert_lines_read_during_run']}. The "
@@ -1038,8 +1047,8 @@ def main():
     p = sub.add_parser("latency")
     common(p)
     p.add_argument("--n", type=int, default=2000, help="measured creations per case")
-    p.add_argument("--block", type=int, default=55, help="creations per block; the cases alternate by block")
-    p.add_argument("--skip", type=int, default=5, help="creations not measured at the start of each block")
+    p.add_argument("--block-ms", type=float, default=600, help="length of a block; the cases alternate by block")
+    p.add_argument("--skip-ms", type=float, default=50, help="creations begun this early in a block are not measured")
     p.add_argument("--rpm", type=int, default=100000)
     p.add_argument("--busy-after", type=int, default=20)
     p.add_argument("--timeout", type=float, default=10)
