@@ -77,12 +77,20 @@ pub struct Link {
     acks: mpsc::UnboundedSender<String>,
     /// False while the writer cannot record (a full disk): nothing new is asked.
     recording: Arc<AtomicBool>,
+    /// True while the worker may be waiting for the queue to have something due.
+    wanted: Arc<AtomicBool>,
 }
 
 impl Link {
-    /// Something was queued.
+    /// Something was queued: wakes the worker if it is waiting for work. A worker
+    /// with every slot busy, or held by the limiter, looks at the queue again when
+    /// a slot or the budget frees, so it is left asleep. Waking it for every file
+    /// change woke it ~1,350 times a second in a burst of new files with a backlog
+    /// queued, for nothing (BENCHMARKS.md, sixth pass).
     pub fn wake(&self) {
-        self.wake.notify_one();
+        if self.wanted.swap(false, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
     }
 
     /// The writer has recorded the answer for `sha256`.
@@ -93,7 +101,7 @@ impl Link {
     /// Whether the writer can record; asking resumes when it can again.
     pub fn set_recording(&self, ok: bool) {
         if self.recording.swap(ok, Ordering::SeqCst) != ok && ok {
-            self.wake();
+            self.wake.notify_one();
         }
     }
 }
@@ -140,6 +148,8 @@ struct Worker<F: Fn(VtMsg)> {
     paused_until: Option<Instant>,
     bad_key: bool,
     recording: Arc<AtomicBool>,
+    /// See `Link::wanted`.
+    wanted: Arc<AtomicBool>,
 }
 
 /// Starts the worker thread. `out` delivers its messages to the writer.
@@ -154,6 +164,8 @@ pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'stat
     let wake2 = wake.clone();
     let recording = Arc::new(AtomicBool::new(true));
     let recording2 = recording.clone();
+    let wanted = Arc::new(AtomicBool::new(true));
+    let wanted2 = wanted.clone();
     let thread = std::thread::Builder::new().name("virustotal".into()).spawn(move || {
         lower_priority();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
@@ -180,11 +192,12 @@ pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'stat
                 paused_until: None,
                 bad_key: false,
                 recording: recording2,
+                wanted: wanted2,
             };
             w.run(wake2, acks_rx, key_rx, stop_rx).await;
         });
     })?;
-    Ok(Handle { link: Link { wake, acks, recording }, key: KeySetter(Arc::new(key)), stop, thread })
+    Ok(Handle { link: Link { wake, acks, recording, wanted }, key: KeySetter(Arc::new(key)), stop, thread })
 }
 
 /// Makes the calling thread `WORKER_NICE` levels nicer (capped at 19 by the
@@ -273,6 +286,9 @@ impl<F: Fn(VtMsg)> Worker<F> {
                 Permit::At(t) => return Some(t),
                 Permit::Tomorrow(d) => return Some(now + d.min(Duration::from_secs(3600))),
             }
+            // Said before the queue is read: a hash committed after this read began
+            // finds the flag set, so its wake-up is not lost (`Link::wake`).
+            self.wanted.store(true, Ordering::SeqCst);
             let due = match self.store.vt_first_due(unix_now_ms(), |h| self.inflight.contains(h)) {
                 Ok(d) => d,
                 Err(e) => {
@@ -285,6 +301,7 @@ impl<F: Fn(VtMsg)> Worker<F> {
                 let next = self.store.vt_next_due(unix_now_ms()).ok().flatten();
                 return next.map(|t| now + Duration::from_millis((t - unix_now_ms()).max(1) as u64));
             };
+            self.wanted.store(false, Ordering::SeqCst);
             self.limiter.take();
             (self.out)(VtMsg::Requested { time_ms: unix_now_ms() });
             self.inflight.insert(sha.clone());

@@ -4,7 +4,7 @@
 //! out of every output.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -254,6 +254,26 @@ fn a_slow_virustotal_does_not_delay_fim_alerts() {
     wait_until(3, "a second FIM alert while the first lookup hangs", || t.alerts_log().contains("second.exe' added"));
     assert_eq!(rule(&wait_vt(&t, &f)), "87104");
     wait_vt(&t, &g);
+    d.stop();
+}
+
+#[test]
+fn a_new_file_is_asked_at_once_when_the_worker_waits_for_work() {
+    // The writer wakes the worker only when it may be waiting for work. A lost
+    // wake-up would leave the hash queued until the worker's next look (5 s).
+    let vt = StandIn::start(found(0));
+    let t = tree(&vt, "");
+    let d = Daemon::start(&t);
+    for i in 0..5 {
+        // Time for the worker to find the queue empty and wait.
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        let f = t.write(&format!("new{i}.exe"), format!("new content {i}").as_bytes());
+        let sha = sha256(&f);
+        wait_until(10, &format!("a request for {}", f.display()), || vt.asked(&sha) == 1);
+        let took = start.elapsed();
+        assert!(took < Duration::from_millis(1500), "file {i} was asked {took:?} after it was written");
+    }
     d.stop();
 }
 
