@@ -18,7 +18,7 @@
 #    (target < 50 MB), `SELECT count(*) FROM vt_queue`.
 # 3. latency: close() -> `File '...' added` in alerts.log for single-file
 #    creations, with VirusTotal disabled (idle) and enabled and busy (the
-#    VT_FILES backlog being looked up at LAT_RPM, DELAY_MS answers); p50/p99
+#    VT_FILES backlog being looked up at LAT_RPM, LAT_DELAY_MS answers); p50/p99
 #    and the ratio (target: busy within 10% of idle).  Both fimvt run side by
 #    side and take turns in blocks of LAT_BLOCK_MS (the busy one and the
 #    stand-in SIGSTOPped during idle blocks), at least LAT_N measured per case
@@ -37,9 +37,13 @@
 #                (back to back, ~3,000 fit in one block: use 20000)       (2000)
 #   LAT_BLOCK_MS length of a block (creations begun in its first 50 ms
 #                are not measured)                                        (600)
-#   LAT_RPM      requests_per_minute for latency: high enough that the
-#                stand-in's answer time sets the pace (~concurrency/delay
-#                per second, as in a 1,000/min key's first-minute burst)  (100000)
+#   LAT_RPM      requests_per_minute for latency (the issue's premium-like
+#                key)                                                     (1000)
+#   LAT_DELAY_MS stand-in's delay per answer for latency: 4 in flight at
+#                240 ms is 1,000/min, so the key is used to its limit in
+#                every busy block (real lookups are slower: ~0.8 s each in
+#                wazuh/wazuh#13205).  Stress: LAT_DELAY_MS=30
+#                LAT_RPM=100000 (~131/s, the stand-in's own pace)          (240)
 #   LAT_ROUNDS   latency runs                                             (1)
 #   LAT_GAP_MS   at least this long from one close() to the next creation,
 #                so each change meets fimvt idle or busy as it happens to
@@ -74,7 +78,8 @@ DELAY_MS=${DELAY_MS:-30}
 MEM_SECS=${MEM_SECS:-30}
 LAT_N=${LAT_N:-2000}
 LAT_BLOCK_MS=${LAT_BLOCK_MS:-600}
-LAT_RPM=${LAT_RPM:-100000}
+LAT_RPM=${LAT_RPM:-1000}
+LAT_DELAY_MS=${LAT_DELAY_MS:-240}
 LAT_ROUNDS=${LAT_ROUNDS:-1}
 LAT_GAP_MS=${LAT_GAP_MS:-10}
 WAIT_OTHERS=${WAIT_OTHERS:-1200}
@@ -198,9 +203,9 @@ out "## fimvt VirusTotal benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 out ""
 out "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo), kernel $(uname -r), $(python3 --version)"
 out "- fimvt: $FIMVT (sha256 $FIMVT_SHA…, built $(date -u -r "$FIMVT" '+%Y-%m-%d %H:%M UTC'); git HEAD $fimvt_rev${dirty:+, with uncommitted source changes: the binary may not match HEAD}), \`realtime.settle = \"250ms\"\`"
-out "- VirusTotal: bench/vt_standin.py on 127.0.0.1 at nice 19 (threaded HTTP/1.1 keep-alive, answers after ${DELAY_MS} ms; 200 report for 75% of hashes, 404 NotFoundError for 25%), \`requests_per_minute = $RPM\`, \`concurrency = $CONCURRENCY\`, \`daily_quota = 10000000\`, \`scan_baseline = true\`"
-out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_BLOCK_MS=$LAT_BLOCK_MS, LAT_RPM=$LAT_RPM, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
-out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_BLOCK_MS="$LAT_BLOCK_MS" LAT_RPM="$LAT_RPM" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
+out "- VirusTotal: bench/vt_standin.py on 127.0.0.1 at nice 19 (threaded HTTP/1.1 keep-alive, answers after ${DELAY_MS} ms (latency part: ${LAT_DELAY_MS} ms); 200 report for 75% of hashes, 404 NotFoundError for 25%), \`requests_per_minute = $RPM\` (latency part: $LAT_RPM), \`concurrency = $CONCURRENCY\`, \`daily_quota = 10000000\`, \`scan_baseline = true\`"
+out "- parts: ${PARTS[*]}; VT_FILES=$VT_FILES, RATE_SECS=$RATE_SECS, MEM_SECS=$MEM_SECS, LAT_N=$LAT_N, LAT_BLOCK_MS=$LAT_BLOCK_MS, LAT_RPM=$LAT_RPM, LAT_DELAY_MS=$LAT_DELAY_MS, LAT_ROUNDS=$LAT_ROUNDS, LAT_GAP_MS=$LAT_GAP_MS"
+out "- reproduce: \`$(printf '%q ' env VT_FILES="$VT_FILES" RATE_SECS="$RATE_SECS" RPM="$RPM" CONCURRENCY="$CONCURRENCY" DELAY_MS="$DELAY_MS" MEM_SECS="$MEM_SECS" LAT_N="$LAT_N" LAT_BLOCK_MS="$LAT_BLOCK_MS" LAT_RPM="$LAT_RPM" LAT_DELAY_MS="$LAT_DELAY_MS" LAT_ROUNDS="$LAT_ROUNDS" LAT_GAP_MS="$LAT_GAP_MS" bench/virustotal.sh "$WHICH" | sed 's/ $//')\`"
 ((waited > 0)) && out "- waited ${waited} s for another benchmark to finish first"
 
 R=$WORK/results
@@ -234,7 +239,7 @@ for part in "${PARTS[@]}"; do
             log "[latency] run $run: VirusTotal idle and busy, at least $LAT_N measured creations each, in blocks of $LAT_BLOCK_MS ms"
             python3 "$PY" latency --fimvt "$B" --work "$WORK/lat$run" --tree "$BACKLOG" \
                 --out "$R/latency$run.json" --run "$run" --n "$LAT_N" --block-ms "$LAT_BLOCK_MS" \
-                --rpm "$LAT_RPM" --concurrency "$CONCURRENCY" --delay-ms "$DELAY_MS" --gap-ms "$LAT_GAP_MS"
+                --rpm "$LAT_RPM" --concurrency "$CONCURRENCY" --delay-ms "$LAT_DELAY_MS" --gap-ms "$LAT_GAP_MS"
             files+=("$R/latency$run.json")
         done
         end_part latency

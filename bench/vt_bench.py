@@ -7,7 +7,7 @@ usage:
                       [--concurrency 4] [--delay-ms 30]
   vt_bench.py memory  --fimvt BIN --work DIR --tree DIR --out JSON --vt on|off [--secs 30] [--rpm 1]
   vt_bench.py latency --fimvt BIN --work DIR --tree DIR --out JSON [--n 2000] [--block-ms 600]
-                      [--skip-ms 50] [--gap-ms 10] [--rpm 100000] [--concurrency 4] [--delay-ms 30]
+                      [--skip-ms 50] [--gap-ms 10] [--rpm 1000] [--concurrency 4] [--delay-ms 240]
   vt_bench.py report  --part rate|memory|latency [--note TEXT] JSON...
 
 Every measuring sub-command starts its own stand-in (bench/vt_standin.py, on
@@ -899,6 +899,7 @@ def report_latency(runs, note):
     busy = [r for r in runs if r["vt"] == "busy"]
     o = []
     b0 = busy[0] if busy else None
+    pace = b0["concurrency"] * 1000 / b0["delay_ms"] if b0 else 0
     o.append(f"### 3. FIM alert latency with VirusTotal idle (disabled) vs busy{note}")
     o.append("")
     r0 = runs[0]
@@ -906,7 +907,12 @@ def report_latency(runs, note):
              f"empty folder of its own: idle = `[virustotal]` disabled; "
              + (f"busy = enabled, `scan_baseline = true` (the backlog queued), `requests_per_minute = "
                 f"{b0['rpm']}`, concurrency {b0['concurrency']}, the stand-in (at nice 19) answering after "
-                f"{b0['delay_ms']:g} ms, so lookups run as fast as the answers come; the creations start once "
+                f"{b0['delay_ms']:g} ms, so lookups go at up to concurrency / answer time ≈ {pace:.1f}/s = "
+                f"{pace * 60:,.0f}/min"
+                + (" (the key's limit)" if abs(pace * 60 - b0["rpm"]) < 1 else
+                   f" (the limit, {b0['rpm']:,}/min, is not reached)" if pace * 60 < b0["rpm"] else
+                   f" until the limit of {b0['rpm']:,} in any 60 s binds")
+                + "; the creations start once "
                 f"{b0.get('busy_after', 'some')} lookups have reached the stand-in. Each new file's hash is queued "
                 f"at realtime priority, so it is looked up too. " if b0 else "")
              + f"After both baselines, single-file creations in blocks of {r0['block_ms']:g} ms, the cases taking "
@@ -1049,7 +1055,9 @@ def main():
     p.add_argument("--n", type=int, default=2000, help="measured creations per case")
     p.add_argument("--block-ms", type=float, default=600, help="length of a block; the cases alternate by block")
     p.add_argument("--skip-ms", type=float, default=50, help="creations begun this early in a block are not measured")
-    p.add_argument("--rpm", type=int, default=100000)
+    p.add_argument("--rpm", type=int, default=1000)
+    # 4 in flight at 240 ms: a 1,000/min key used to its limit, without the minute's burst.
+    p.set_defaults(delay_ms=240)
     p.add_argument("--busy-after", type=int, default=20)
     p.add_argument("--timeout", type=float, default=10)
     p.add_argument("--grace", type=float, default=1.0)
