@@ -484,18 +484,15 @@ fn lookups_run_at_a_lower_priority_than_fim_work() {
     let vt = StandIn::start(found(0));
     let t = tree(&vt, "");
     let d = Daemon::start(&t);
-    // The worker lowers its own priority as it starts: give it a moment.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let (writer, worker, threads) = loop {
+    let nice_of = |name: &str| {
         let threads = thread_nice(d.pid());
-        let nice_of = |name: &str| threads.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-        let writer = nice_of("writer").unwrap_or_else(|| panic!("no writer thread in {threads:?}"));
-        let worker = nice_of("virustotal").unwrap_or_else(|| panic!("no virustotal thread in {threads:?}"));
-        if worker != writer || std::time::Instant::now() > deadline {
-            break (writer, worker, threads);
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        let nice = threads.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        (nice.unwrap_or_else(|| panic!("no {name} thread in {threads:?}")), threads)
     };
+    // The worker lowers its own priority as it starts: give it a moment.
+    wait_until(5, "the VirusTotal thread to change its nice value", || nice_of("virustotal").0 != nice_of("writer").0);
+    let (writer, threads) = nice_of("writer");
+    let (worker, _) = nice_of("virustotal");
     d.stop();
     assert_eq!(worker, (writer + 10).min(19), "the VirusTotal thread is 10 nice levels below the writer: {threads:?}");
 }
