@@ -14,6 +14,7 @@ use crate::alert::{AlertSink, Identity};
 use crate::config::{Config, ConfigError};
 use crate::fim::ScanMode;
 use crate::record::Recorder;
+use crate::report::UsageError;
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -127,11 +128,6 @@ pub fn init_logging(cli: &Cli) {
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
     }
 }
-
-/// A bad argument value (exit status 2, like clap's own usage errors).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 pub fn exit_code_for(err: &anyhow::Error) -> ExitCode {
     if err.downcast_ref::<ConfigError>().is_some() || err.downcast_ref::<UsageError>().is_some() {

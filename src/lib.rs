@@ -7,6 +7,7 @@ pub mod attrs;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod daemon_state;
 pub mod fim;
 pub mod hash;
 pub mod lock;

@@ -11,11 +11,13 @@ use chrono::{Local, TimeZone};
 use serde_json::{Value, json};
 
 use crate::config::{Config, format_duration, parse_duration};
+use crate::daemon_state::{self, LookupState, Occupant, occupant};
 use crate::record::unix_now;
 use crate::store::{FileVerdict, HistoryFilter, HistoryRow, Store};
 use crate::textutil::{escape_path, json_path};
 use crate::virustotal::Verdict;
-use crate::virustotal::limiter::utc_day;
+use crate::virustotal::limiter::Spent;
+use crate::virustotal::lookup::{Outcome, Source};
 
 /// Exit statuses of the query commands (documented in the README).
 pub const EXIT_OK: u8 = 0;
@@ -23,6 +25,11 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_DETECTED: u8 = 3;
 /// `lookup`: no verdict could be had (unknown, queued, or lookups off).
 pub const EXIT_NO_VERDICT: u8 = 4;
+
+/// A bad argument value (exit status 2, like clap's own usage errors).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// Opens the configuration's database read-only; it must exist.
 pub fn open(cfg: &Config) -> anyhow::Result<Store> {
@@ -171,64 +178,55 @@ pub fn verdicts(cfg: &Config, malicious_only: bool, as_json: bool, out: &mut imp
     print_rows(out, as_json, &rows, to_json, &["VT", "SCAN DATE", "PATH", "PERMALINK"], to_cells)
 }
 
-/// Whether some process holds the data folder's lock, and its pid.
-fn lock_holder(data_dir: &Path) -> Option<String> {
-    use std::os::unix::io::AsRawFd;
-    let path = data_dir.join(crate::lock::LOCK_FILE);
-    let f = std::fs::File::open(&path).ok()?;
-    // SAFETY: flock on a descriptor we own; a shared lock we take is released at once.
-    let free = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0;
-    if free {
-        return None;
-    }
-    Some(std::fs::read_to_string(&path).unwrap_or_default().trim().to_string())
-}
-
 pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
     let store = open(cfg)?;
     let state = |k: &str| store.state(k).ok().flatten();
-    let holder = lock_holder(&cfg.general.data_dir);
-    let daemon_pid = state("pid").map(|s| s.0);
-    let running = holder.is_some() && holder == daemon_pid && state("stopped").is_some_and(|s| s.0.is_empty());
-    let started = state("started").and_then(|s| s.0.parse::<i64>().ok());
-    let stopped = state("stopped").and_then(|s| s.0.parse::<i64>().ok());
-    let daemon = match (&holder, running) {
-        (Some(pid), true) => format!("running (pid {pid}) since {}", started.map(local_time).unwrap_or_default()),
-        (Some(pid), false) => format!("not running; a one-shot scan holds the data folder (pid {pid})"),
-        (None, _) => match stopped {
-            Some(t) => format!("not running (stopped {})", local_time(t)),
-            None if started.is_some() => "not running (did not stop cleanly)".into(),
-            None => "not running (never started)".into(),
-        },
+    let occupant = occupant(&store, &cfg.general.data_dir)?;
+    let running = matches!(occupant, Occupant::Daemon { .. });
+    let started = state(daemon_state::STARTED).and_then(|s| s.0.parse::<i64>().ok());
+    let stopped = state(daemon_state::STOPPED).and_then(|s| s.0.parse::<i64>().ok());
+    let (daemon, holder) = match &occupant {
+        Occupant::Daemon { pid, started } => {
+            (format!("running (pid {pid}) since {}", started.map(local_time).unwrap_or_default()), Some(pid.clone()))
+        }
+        Occupant::OneShot { pid } => {
+            (format!("not running; a one-shot scan or lookup holds the data folder (pid {pid})"), Some(pid.clone()))
+        }
+        Occupant::Nobody => (
+            match stopped {
+                Some(t) => format!("not running (stopped {})", local_time(t)),
+                None if started.is_some() => "not running (did not stop cleanly)".into(),
+                None => "not running (never started)".into(),
+            },
+            None,
+        ),
     };
     let files = store.count_files()?;
     let realtime = cfg.directories.iter().filter(|d| d.realtime).count();
-    let watched = state("watched").map(|s| s.0).unwrap_or_default();
-    let unwatched = state("unwatched").map(|s| s.0).unwrap_or_default();
+    let watched = state(daemon_state::WATCHED).map(|s| s.0).unwrap_or_default();
+    let unwatched = state(daemon_state::UNWATCHED).map(|s| s.0).unwrap_or_default();
     let count = |s: &str| s.lines().filter(|l| !l.is_empty()).count();
     // Folders under the watched roots at the last scan: notify holds one watch each.
-    let watches = state("watches").and_then(|s| s.0.parse::<u64>().ok()).filter(|_| running);
+    let watches = state(daemon_state::WATCHES).and_then(|s| s.0.parse::<u64>().ok()).filter(|_| running);
     let last = store.last_scan()?;
     let vt = if !cfg.virustotal.enabled {
         "off ([virustotal] enabled = false)".to_string()
     } else if cfg.virustotal.api_key.is_none() {
         "off (no API key)".to_string()
     } else {
-        match state("vt").map(|s| s.0) {
-            Some(s) if s.starts_with("paused until ") => {
-                let t = s["paused until ".len()..].parse::<i64>().unwrap_or(0);
-                if t > unix_now() { format!("paused for rate limit until {}", local_time(t)) } else { "ok".into() }
+        match LookupState::load(&store)? {
+            Some(LookupState::PausedUntil(t)) if t > unix_now() => {
+                format!("paused for rate limit until {}", local_time(t))
             }
-            Some(s) if s == "bad_key" => "bad key (refused by VirusTotal; fix it and send SIGHUP)".into(),
-            Some(s) => s,
+            Some(LookupState::PausedUntil(_) | LookupState::Ok) => "ok".into(),
+            Some(LookupState::BadKey) => "bad key (refused by VirusTotal; fix it and send SIGHUP)".into(),
+            Some(LookupState::Off(why)) => format!("off in the running daemon: {why}"),
             None => "ok (not started yet)".into(),
         }
     };
     let depth = store.vt_queue_depth()?;
-    let now_ms = crate::record::unix_now_ms();
-    let made = store.vt_requests_since((utc_day(unix_now()) * 86_400_000).min(now_ms - 60_000))?;
-    let minute = made.iter().filter(|t| **t > now_ms - 60_000).count();
-    let today = made.iter().filter(|t| **t >= utc_day(unix_now()) * 86_400_000).count();
+    let spent = Spent::load(&store, crate::record::unix_now_ms())?;
+    let (minute, today) = (spent.last_minute.len(), spent.today);
     let db = cfg.db_path();
     let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let db_bytes = size(db.clone()) + size(db.with_extension("db-wal"));
@@ -297,29 +295,28 @@ pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Resu
     Ok(EXIT_OK)
 }
 
-/// What `lookup` was given.
-fn resolve(store: &Store, what: &str) -> anyhow::Result<(String, Option<(String, String)>)> {
+/// The SHA-256 `lookup` was given: a file's, or a recorded file's for an MD5 or
+/// SHA-1. What is neither is a usage error.
+fn resolve(store: &Store, what: &str) -> anyhow::Result<String> {
     let p = Path::new(what);
     if p.exists() {
         let mut buf = vec![0u8; crate::hash::READ_BUF];
         let (_, d) = crate::hash::hash_file(p, true, u64::MAX, &mut buf)
             .map_err(|e| anyhow::anyhow!("cannot hash {}: {e}", escape_path(p)))?;
-        let d = d.expect("no size limit");
-        return Ok((d.sha256, Some((d.md5, d.sha1))));
+        return Ok(d.expect("no size limit").sha256);
     }
     let hex = what.trim().to_ascii_lowercase();
     if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        anyhow::bail!("{what:?} is neither an existing file nor an MD5, SHA-1 or SHA-256");
+        return Err(UsageError(format!("{what:?} is neither an existing file nor an MD5, SHA-1 or SHA-256")).into());
     }
     let found = match hex.len() {
-        64 => return Ok((hex, None)),
+        64 => return Ok(hex),
         40 => store.sha256_of(None, None, Some(&hex))?,
         32 => store.sha256_of(None, Some(&hex), None)?,
-        _ => anyhow::bail!("{what:?} is not 32, 40 or 64 hex digits"),
+        _ => return Err(UsageError(format!("{what:?} is not 32, 40 or 64 hex digits")).into()),
     };
     // VirusTotal is asked by SHA-256 only: an MD5 or SHA-1 must belong to a recorded file.
-    let sha = found.ok_or_else(|| anyhow::anyhow!("no recorded file has that hash; give its SHA-256 or a path"))?;
-    Ok((sha, None))
+    Ok(found.ok_or_else(|| UsageError("no recorded file has that hash; give its SHA-256 or a path".into()))?)
 }
 
 fn print_verdict(
@@ -359,121 +356,24 @@ fn print_verdict(
     Ok(code)
 }
 
-/// `lookup`: the verdict from the cache when fresh; otherwise asked now, within
-/// the same per-minute and daily budget as the daemon (through the daemon's queue
-/// when it runs, directly when it does not).
+/// `lookup`: the verdict from the cache when the daemon would answer from it,
+/// otherwise asked now within the daemon's budget (`virustotal::lookup`).
 pub fn lookup(cfg: &Config, what: &str, as_json: bool, out: &mut impl Write) -> anyhow::Result<u8> {
     let store = open(cfg)?;
-    let (sha, _) = resolve(&store, what)?;
+    let sha = resolve(&store, what)?;
     let files: Vec<String> = store.files_with_sha256(&sha)?.iter().map(|f| escape_path(&f.file)).collect();
-    let cached = store.vt_verdict(&sha)?;
-    let policy = match crate::virustotal::status(cfg) {
-        crate::virustotal::Status::On(p, s) => Some((p, s)),
-        crate::virustotal::Status::Off(_) => None,
-    };
-    if let Some(c) = &cached {
-        let fresh = policy.as_ref().is_none_or(|(p, _)| unix_now() - c.fetched < p.cache_ttl.as_secs() as i64);
-        if fresh {
-            return print_verdict(
-                out,
-                &sha,
-                &c.verdict,
-                &format!("cache (fetched {})", local_time(c.fetched)),
-                &files,
-                as_json,
-            );
+    match crate::virustotal::lookup::lookup(cfg, &store, &sha)? {
+        Outcome::Verdict(v, Source::Cache { fetched }) => {
+            print_verdict(out, &sha, &v, &format!("cache (fetched {})", local_time(fetched)), &files, as_json)
         }
-    }
-    let Some((policy, settings)) = policy else {
-        writeln!(out, "sha256:    {sha}\nverdict:   none (VirusTotal lookups are off in {})", cfg.source.display())?;
-        return Ok(EXIT_NO_VERDICT);
-    };
-    drop(store);
-    let verdict = if lock_holder(&cfg.general.data_dir).is_some() {
-        ask_through_daemon(cfg, &sha)?
-    } else {
-        ask_now(cfg, policy, settings, &sha)?
-    };
-    match verdict {
-        Ok(v) => print_verdict(out, &sha, &v, "VirusTotal, now", &files, as_json),
-        Err(why) => {
+        Outcome::Verdict(v, Source::Asked) => print_verdict(out, &sha, &v, "VirusTotal, now", &files, as_json),
+        Outcome::NoVerdict(why) => {
             if as_json {
                 writeln!(out, "{}", json!({"sha256": sha, "verdict": null, "reason": why}))?;
             } else {
-                writeln!(out, "sha256:    {sha}\nverdict:   none yet ({why})")?;
+                writeln!(out, "sha256:    {sha}\nverdict:   none ({why})")?;
             }
             Ok(EXIT_NO_VERDICT)
         }
     }
-}
-
-/// Queues the hash at realtime priority for the running daemon and waits for
-/// its verdict (the daemon's worker looks at the queue every few seconds).
-fn ask_through_daemon(cfg: &Config, sha: &str) -> anyhow::Result<Result<Verdict, String>> {
-    // A write connection beside the daemon's, for one row: never migrating (the
-    // daemon owns the schema), refused if the schema is not this binary's.
-    let store = Store::open_existing(&cfg.db_path())?;
-    store.vt_enqueue(sha, crate::virustotal::PRIORITY_REALTIME, unix_now(), 0)?;
-    let asked = unix_now();
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while std::time::Instant::now() < deadline {
-        if let Some(c) = store.vt_verdict(sha)?
-            && c.fetched >= asked
-        {
-            return Ok(Ok(c.verdict));
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Ok(Err("queued for the running daemon; no answer within 90 s (rate limit or quota?)".into()))
-}
-
-/// Asks VirusTotal from this process when no daemon runs, holding the data
-/// folder's lock and spending from the same persisted budget.
-fn ask_now(
-    cfg: &Config,
-    policy: crate::virustotal::Policy,
-    s: crate::virustotal::Settings,
-    sha: &str,
-) -> anyhow::Result<Result<Verdict, String>> {
-    use crate::virustotal::client::{Answer, Client};
-    use crate::virustotal::ledger::Ledger;
-    use crate::virustotal::limiter::{Limiter, Permit};
-    let _lock = crate::lock::DataDirLock::acquire(&cfg.general.data_dir)?;
-    // Recorded as the daemon would: the request counts against the budget, the
-    // answer updates the cache, alerts every file waiting on it, and leaves the
-    // queue, with its integration.log line.
-    let store = Store::open(&cfg.db_path())?;
-    let now_ms = crate::record::unix_now_ms();
-    let midnight_ms = utc_day(unix_now()) * 86_400_000;
-    let made = store.vt_requests_since(midnight_ms.min(now_ms - 60_000))?;
-    let ages: Vec<Duration> =
-        made.iter().filter(|t| **t > now_ms - 60_000).map(|t| Duration::from_millis((now_ms - t) as u64)).collect();
-    let today = made.iter().filter(|t| **t >= midnight_ms).count() as u32;
-    let sink = crate::alert::AlertSink::open(&cfg.general.data_dir, crate::alert::Identity::from_config(&cfg.general))?;
-    let mut rec = crate::record::Recorder::new(store, sink);
-    rec.set_virustotal(policy.clone());
-    let mut ledger = Ledger::new(policy, &cfg.general.data_dir)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let answered = rt.block_on(async {
-        let mut limiter = Limiter::new(s.requests_per_minute, s.daily_quota, &ages, today, unix_now());
-        match limiter.check(unix_now()) {
-            Permit::Now => {}
-            Permit::At(t) => tokio::time::sleep_until(t).await,
-            Permit::Tomorrow(_) => return Ok(None),
-        }
-        ledger.requested(&mut rec, crate::record::unix_now_ms())?;
-        let client = Client::new(&s.base_url, s.api_key.expose(), s.connect_timeout, s.timeout)?;
-        let start = std::time::Instant::now();
-        let (answer, status) = client.file_report(sha).await;
-        ledger.answered(&mut rec, sha, &answer, status, start.elapsed())?;
-        anyhow::Ok(Some((answer, status)))
-    })?;
-    rec.commit()?;
-    Ok(match answered {
-        None => Err("the daily quota is spent until 00:00 UTC".to_string()),
-        Some((Answer::Verdict(v), _)) => Ok(v),
-        Some((Answer::RateLimited { .. }, status)) => Err(format!("VirusTotal rate limit (HTTP {status})")),
-        Some((Answer::BadKey { status }, _)) => Err(format!("VirusTotal refused the API key (HTTP {status})")),
-        Some((Answer::Retry { why, .. }, _)) => Err(format!("VirusTotal did not answer usefully: {why}")),
-    })
 }

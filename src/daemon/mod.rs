@@ -28,6 +28,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 use crate::config::{Config, Verdict};
+use crate::daemon_state::{self, LookupState};
 use crate::fim::ScanMode;
 use crate::hash::{READ_BUF, hash_file};
 use crate::record::Recorder;
@@ -86,18 +87,18 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
     }
 
     // What `fimvt status` reads, whether or not we are still running then.
-    rec.set_state("pid", &std::process::id().to_string())?;
-    rec.set_state("started", &crate::record::unix_now().to_string())?;
-    rec.set_state("stopped", "")?;
+    rec.set_state(daemon_state::PID, &std::process::id().to_string())?;
+    rec.set_state(daemon_state::STARTED, &crate::record::unix_now().to_string())?;
+    rec.set_state(daemon_state::STOPPED, "")?;
     let watched: Vec<String> = cfg
         .directories
         .iter()
         .filter(|d| d.realtime && !watch.unwatched.contains(&d.path))
         .map(|d| escape_path(&d.path))
         .collect();
-    rec.set_state("watched", &watched.join("\n"))?;
+    rec.set_state(daemon_state::WATCHED, &watched.join("\n"))?;
     let unwatched: Vec<String> = watch.unwatched.iter().map(|p| escape_path(p)).collect();
-    rec.set_state("unwatched", &unwatched.join("\n"))?;
+    rec.set_state(daemon_state::UNWATCHED, &unwatched.join("\n"))?;
     // VirusTotal answers have a channel of their own, so the writer can take file
     // changes first (see daemon/writer.rs).
     let (vt_tx, vt_rx) = unbounded::<VtMsg>();
@@ -105,13 +106,13 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
     let (ledger, vt_worker) = match virustotal::status(&cfg) {
         Status::Off(why) => {
             tracing::info!("VirusTotal lookups are off: {why}; running as a plain FIM");
-            rec.set_state("vt", &format!("off: {why}"))?;
+            rec.set_state(daemon_state::VIRUSTOTAL, &LookupState::Off(why.into()).encode())?;
             // Or the writer would wait for answers that never come, at shutdown.
             drop(vt_tx);
             (None, None)
         }
         Status::On(policy, settings) => {
-            rec.set_state("vt", "ok")?;
+            rec.set_state(daemon_state::VIRUSTOTAL, &LookupState::Ok.encode())?;
             rec.set_virustotal(policy.clone());
             let ledger = Ledger::new(policy, &cfg.general.data_dir)?;
             let handle = worker::spawn(settings, cfg.db_path(), move |m| {

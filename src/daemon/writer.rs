@@ -208,7 +208,7 @@ impl Writer {
                 }
             }
         }
-        self.rec.set_state("stopped", &crate::record::unix_now().to_string())?;
+        self.rec.set_state(crate::daemon_state::STOPPED, &crate::record::unix_now().to_string())?;
         self.rec.commit()
     }
 
@@ -318,7 +318,7 @@ impl Writer {
                 };
                 let mut summary = crate::scan::scan(cfg, rec, opts)?;
                 tracing::info!("{summary}");
-                rec.set_state("watches", &summary.realtime_folders.to_string())?;
+                rec.set_state(crate::daemon_state::WATCHES, &summary.realtime_folders.to_string())?;
                 let deferred = std::mem::take(&mut summary.deferred);
                 if !deferred.is_empty() {
                     tracing::debug!(

@@ -15,8 +15,9 @@ use super::client::Answer;
 use super::{PRIORITY_BASELINE, PRIORITY_RECHECK, Policy, Verdict};
 use crate::alert::AlertSink;
 use crate::alert::vt::{VtAlert, VtNumbers, VtSource};
+use crate::daemon_state::{self, LookupState};
 use crate::record::{RecordError, Recorder, unix_now, unix_now_ms};
-use crate::store::{CachedVerdict, Store};
+use crate::store::Store;
 
 pub const INTEGRATION_LOG: &str = "integration.log";
 
@@ -35,16 +36,6 @@ pub fn alert_for(v: &Verdict, source: VtSource) -> VtAlert {
     VtAlert::Found { source, numbers }
 }
 
-/// Whether a cached verdict answers a new file without asking: younger than
-/// `cache_ttl`, and for a hash VirusTotal did not know, no re-check is due.
-fn fresh(c: &CachedVerdict, policy: &Policy, now: i64) -> bool {
-    let age = now.saturating_sub(c.fetched).max(0) as u64;
-    if age >= policy.cache_ttl.as_secs() {
-        return false;
-    }
-    c.verdict.found || policy.recheck_not_found.get(c.rechecks as usize).is_none_or(|d| age < d.as_secs())
-}
-
 /// Hands off one file with new content: alerts from the cache when it can,
 /// otherwise queues the hash (once) with the file as a waiter. Returns whether
 /// something was queued (the worker then needs waking).
@@ -61,7 +52,7 @@ pub fn hand_off(
     }
     let now = unix_now();
     if let Some(c) = store.vt_verdict(sha256)?
-        && fresh(&c, policy, now)
+        && policy.answers_from_cache(&c, now)
     {
         sink.virustotal(&alert_for(&c.verdict, source)).map_err(RecordError::Alerts)?;
         return Ok(false);
@@ -137,7 +128,7 @@ impl Ledger {
     /// A new key is in use: a refusal will be alerted again.
     pub fn key_changed(&mut self, rec: &mut Recorder) -> Result<(), RecordError> {
         self.bad_key = false;
-        rec.set_state("vt", "ok")
+        rec.set_state(daemon_state::VIRUSTOTAL, &LookupState::Ok.encode())
     }
 
     /// Counts one request against the persisted budget.
@@ -165,7 +156,7 @@ impl Ledger {
         let outcome = match answer {
             Answer::Verdict(v) => {
                 if self.paused || self.bad_key {
-                    store.set_state("vt", "ok", now)?;
+                    store.set_state(daemon_state::VIRUSTOTAL, &LookupState::Ok.encode(), now)?;
                 }
                 self.paused = false;
                 let prev = store.vt_verdict(sha256)?;
@@ -203,13 +194,13 @@ impl Ledger {
                     alert(sink, VtAlert::RateLimited { error: status })?;
                 }
                 let until = now + retry_after.map_or(60, |d| d.as_secs() as i64);
-                store.set_state("vt", &format!("paused until {until}"), now)?;
+                store.set_state(daemon_state::VIRUSTOTAL, &LookupState::PausedUntil(until).encode(), now)?;
                 format!("rate_limited retry_after={}", retry_after.map_or(0, |d| d.as_secs()))
             }
             Answer::BadKey { status } => {
                 if !self.bad_key {
                     self.bad_key = true;
-                    store.set_state("vt", "bad_key", now)?;
+                    store.set_state(daemon_state::VIRUSTOTAL, &LookupState::BadKey.encode(), now)?;
                     tracing::error!(
                         "VirusTotal refused the API key (HTTP {status}): lookups stop until the key changes \
                          (edit it and send SIGHUP, or restart); the queue keeps growing"
@@ -253,33 +244,6 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn policy() -> Policy {
-        Policy {
-            cache_ttl: Duration::from_secs(7 * 86_400),
-            recheck_not_found: vec![Duration::from_secs(3600), Duration::from_secs(86_400)],
-            scan_baseline: true,
-            max_retries: 3,
-            retry_backoff: Duration::from_secs(30),
-        }
-    }
-
-    fn cached(found: bool, fetched: i64, rechecks: u32) -> CachedVerdict {
-        let mut verdict = Verdict::not_found("ab");
-        verdict.found = found;
-        CachedVerdict { verdict, fetched, rechecks }
-    }
-
-    #[test]
-    fn cache_freshness_follows_ttl_and_recheck_schedule() {
-        let p = policy();
-        assert!(fresh(&cached(true, 1000, 0), &p, 1000 + 6 * 86_400));
-        assert!(!fresh(&cached(true, 1000, 0), &p, 1000 + 7 * 86_400));
-        assert!(fresh(&cached(false, 1000, 0), &p, 1000 + 3599));
-        assert!(!fresh(&cached(false, 1000, 0), &p, 1000 + 3600), "first re-check due after 1 h");
-        assert!(!fresh(&cached(false, 1000, 1), &p, 1000 + 86_400));
-        assert!(fresh(&cached(false, 1000, 2), &p, 1000 + 5 * 86_400), "re-checks done: the ttl rules");
-    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {

@@ -13,12 +13,14 @@
 pub mod client;
 pub mod ledger;
 pub mod limiter;
+pub mod lookup;
 pub mod worker;
 
 use std::time::Duration;
 
 use crate::config::{Config, Secret};
 use crate::fim::ScanMode;
+use crate::store::CachedVerdict;
 
 /// A file's verdict, as cached and alerted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,19 @@ pub struct Policy {
     pub retry_backoff: Duration,
 }
 
+impl Policy {
+    /// Whether a cached verdict answers without asking: younger than `cache_ttl`,
+    /// and for a hash VirusTotal did not know, no re-check is due. The daemon and
+    /// `fimvt lookup` both decide by this.
+    pub fn answers_from_cache(&self, c: &CachedVerdict, now: i64) -> bool {
+        let age = now.saturating_sub(c.fetched).max(0) as u64;
+        if age >= self.cache_ttl.as_secs() {
+            return false;
+        }
+        c.verdict.found || self.recheck_not_found.get(c.rechecks as usize).is_none_or(|d| age < d.as_secs())
+    }
+}
+
 /// Everything the worker needs.
 #[derive(Clone)]
 pub struct Settings {
@@ -124,4 +139,37 @@ pub fn status(cfg: &Config) -> Status {
             concurrency: vt.concurrency,
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            cache_ttl: Duration::from_secs(7 * 86_400),
+            recheck_not_found: vec![Duration::from_secs(3600), Duration::from_secs(86_400)],
+            scan_baseline: true,
+            max_retries: 3,
+            retry_backoff: Duration::from_secs(30),
+        }
+    }
+
+    fn cached(found: bool, fetched: i64, rechecks: u32) -> CachedVerdict {
+        let mut verdict = Verdict::not_found("ab");
+        verdict.found = found;
+        CachedVerdict { verdict, fetched, rechecks }
+    }
+
+    #[test]
+    fn cache_freshness_follows_ttl_and_recheck_schedule() {
+        let p = policy();
+        let fresh = |c: CachedVerdict, now: i64| p.answers_from_cache(&c, now);
+        assert!(fresh(cached(true, 1000, 0), 1000 + 6 * 86_400));
+        assert!(!fresh(cached(true, 1000, 0), 1000 + 7 * 86_400));
+        assert!(fresh(cached(false, 1000, 0), 1000 + 3599));
+        assert!(!fresh(cached(false, 1000, 0), 1000 + 3600), "first re-check due after 1 h");
+        assert!(!fresh(cached(false, 1000, 1), 1000 + 86_400));
+        assert!(fresh(cached(false, 1000, 2), 1000 + 5 * 86_400), "re-checks done: the ttl rules");
+    }
 }

@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::Settings;
 use super::client::{Answer, Client};
-use super::limiter::{Limiter, Permit, utc_day};
+use super::limiter::{Limiter, Permit, Spent};
 use crate::config::Secret;
 use crate::record::{unix_now, unix_now_ms};
 use crate::store::Store;
@@ -170,16 +170,12 @@ pub fn spawn(settings: Settings, db: PathBuf, out: impl Fn(VtMsg) + Send + 'stat
         lower_priority();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         rt.block_on(async move {
-            let now_ms = unix_now_ms();
-            let midnight_ms = utc_day(unix_now()) * 86_400_000;
-            let made = store.vt_requests_since(midnight_ms.min(now_ms - 60_000)).unwrap_or_default();
-            let ages: Vec<Duration> = made
-                .iter()
-                .filter(|t| **t > now_ms - 60_000)
-                .map(|t| Duration::from_millis((now_ms - t).max(0) as u64))
-                .collect();
-            let today = made.iter().filter(|t| **t >= midnight_ms).count() as u32;
-            let limiter = Limiter::new(settings.requests_per_minute, settings.daily_quota, &ages, today, unix_now());
+            let spent = Spent::load(&store, unix_now_ms()).unwrap_or_else(|e| {
+                // Then the minute's and the day's budget start full; VirusTotal's 429 still holds.
+                tracing::warn!("cannot read the requests already made: {e}");
+                Spent::default()
+            });
+            let limiter = Limiter::new(settings.requests_per_minute, settings.daily_quota, &spent, unix_now());
             let w = Worker {
                 settings,
                 client: Arc::new(client),

@@ -1,8 +1,6 @@
 //! The command line as an operator meets it: configuration errors that point at
 //! the file, line and key; `check-config`; the schema-version guard; the lock.
 
-use std::os::unix::io::AsRawFd;
-
 use crate::util::{Tree, fimvt};
 
 fn stderr_of(out: &std::process::Output) -> String {
@@ -76,10 +74,8 @@ fn a_database_from_a_newer_fimvt_is_refused() {
 fn a_second_writer_on_the_same_data_dir_is_refused() {
     let t = Tree::new();
     t.scan();
-    // Hold the lock as a running fimvt would.
-    let lock = std::fs::File::open(t.data("fimvt.lock")).unwrap();
-    // SAFETY: flock on a descriptor we own.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }, 0);
+    // Hold the lock as a running fimvt does.
+    let lock = fimvt::lock::DataDirLock::acquire(&t.data("")).unwrap();
     let out = fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("already using data_dir"), "{}", stderr_of(&out));

@@ -141,7 +141,10 @@ fn verdicts_status_and_lookup_with_the_daemon_running_and_stopped() {
     let (_, out, _) = run(&t, &["status", "--json"]);
     assert_eq!(json_lines(&out)[0]["virustotal"]["requests_today"], 3, "the lookup counted against the quota");
     let (code, _, err) = run(&t, &["lookup", "not-a-hash"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "a bad argument is a usage error: {err}");
+    assert!(err.contains("neither an existing file nor an MD5"), "{err}");
+    let (code, _, err) = run(&t, &["lookup", &"b".repeat(40)]);
+    assert_eq!(code, 2, "a SHA-1 no file has: {err}");
 
     // The key is nowhere in what the commands print.
     for args in
@@ -167,4 +170,86 @@ fn status_works_before_the_first_start_and_on_a_plain_fim() {
     assert!(out.contains("monitored:  1 files"), "{out}");
     let (code, out, _) = run(&t, &["lookup", t.path("f").to_str().unwrap()]);
     assert_eq!(code, 4, "no verdict to be had with lookups off: {out}");
+}
+
+/// A read command with the key in the environment, as an operator whose daemon
+/// has none would run it.
+fn with_key(t: &Tree, command: &str, what: &str) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fimvt"))
+        .args([command, "--config", t.config().to_str().unwrap()])
+        .args((!what.is_empty()).then_some(what))
+        .env("FIMVT_VT_API_KEY", KEY)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into())
+}
+
+/// A tree whose config turns lookups on but gives no key: the daemon runs as a
+/// plain FIM unless the key is in its environment.
+fn keyless_vt_tree(vt: &StandIn) -> Tree {
+    let t = Tree::new();
+    t.write_config(&format!(
+        "[general]\ndata_dir = \"var\"\n[[directories]]\npath = \"watched\"\n\
+         [virustotal]\nenabled = true\nbase_url = \"{}\"\nrequests_per_minute = 1000\n",
+        vt.url()
+    ));
+    t
+}
+
+#[test]
+fn lookup_does_not_wait_on_a_daemon_with_lookups_off() {
+    let vt = StandIn::start(Reply::NotFound);
+    let t = keyless_vt_tree(&vt);
+    let d = Daemon::start(&t);
+    let started = std::time::Instant::now();
+    let (code, out) = with_key(&t, "lookup", &"c".repeat(64));
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("has VirusTotal lookups off: no API key"), "says why there is no verdict: {out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "it did not wait for the daemon");
+    assert_eq!(vt.requests().len(), 0);
+    let (_, out) = with_key(&t, "status", "");
+    assert!(out.contains("virustotal: off in the running daemon: no API key"), "{out}");
+    d.stop();
+}
+
+#[test]
+fn lookup_does_not_mistake_a_one_shot_holder_for_the_daemon() {
+    let vt = StandIn::start(Reply::NotFound);
+    let t = vt_tree(&vt);
+    t.write("f", b"1");
+    t.scan();
+    // What `fimvt scan` holds while it runs: the data folder's lock, and no
+    // daemon published as running.
+    let _scan = fimvt::lock::DataDirLock::acquire(&t.data("")).unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, _) = run(&t, &["lookup", &"c".repeat(64)]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains(&format!("another fimvt (pid {}", std::process::id())), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "it did not wait for a daemon");
+    let (_, out, _) = run(&t, &["status"]);
+    assert!(out.contains("not running; a one-shot scan or lookup holds the data folder"), "{out}");
+    assert_eq!(vt.requests().len(), 0, "nothing was queued for a daemon that is not there");
+}
+
+#[test]
+fn lookup_asks_again_when_the_daemon_would_recheck_an_unknown_hash() {
+    let vt = StandIn::start(Reply::NotFound);
+    let t = vt_tree(&vt);
+    t.write("f", b"1");
+    t.scan();
+    let sha = "d".repeat(64);
+    let (code, out, _) = run(&t, &["lookup", &sha]);
+    assert_eq!((code, vt.asked(&sha)), (0, 1), "{out}");
+    let (_, out, _) = run(&t, &["lookup", &sha]);
+    assert!(out.contains("source:    cache"), "fresh: answered from the cache: {out}");
+    // Two hours later the first re-check (after 1 h) is due: the daemon would ask.
+    let db = rusqlite::Connection::open(t.data("fimvt.db")).unwrap();
+    db.execute("UPDATE vt_verdicts SET fetched = fetched - 7200", []).unwrap();
+    drop(db);
+    vt.set(&sha, Reply::Found { malicious: 3, suspicious: 0, undetected: 60, harmless: 0 });
+    let (code, out, _) = run(&t, &["lookup", &sha]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("source:    VirusTotal, now") && out.contains("3/63"), "{out}");
+    assert_eq!(vt.asked(&sha), 2);
 }
