@@ -11,6 +11,7 @@ pub mod daemon_state;
 pub mod fim;
 pub mod hash;
 pub mod lock;
+pub mod presence;
 pub mod progress;
 pub mod record;
 pub mod report;

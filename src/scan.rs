@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::attrs::{FileState, StatKey};
-use crate::config::{Config, Rehash, Verdict};
+use crate::config::{Config, PathClass, Rehash};
 use crate::fim::{EventKind, ScanMode};
-use crate::hash::{HashError, READ_BUF, ReadResult, hash_file};
+use crate::hash::{READ_BUF, ReadResult, hash_file};
+use crate::presence;
 use crate::progress::Progress;
 use crate::record::{RecordError, Recorder, unix_now};
 use crate::store::ScanTotals;
@@ -122,7 +123,7 @@ pub fn scan(cfg: &Config, rec: &mut Recorder, opts: ScanOptions) -> Result<ScanS
     });
     let progress = progress.then(Progress::new);
     let summary = ScanSummary { baseline, ..Default::default() };
-    let mut w = Writer { cfg, rec, mode, baseline, defer_before_ns, summary, progress };
+    let mut w = ScanRecording { cfg, rec, mode, baseline, defer_before_ns, summary, progress };
     let unseen = std::thread::scope(|s| -> Result<HashMap<PathBuf, StatKey>, RecordError> {
         let (work_tx, work_rx) = bounded::<Work>(1024);
         let (out_tx, out_rx) = bounded::<Outcome>(1024);
@@ -167,7 +168,7 @@ fn walk(
             if e.depth() > 0 && cfg.directories.iter().any(|o| o.path == e.path()) {
                 return false;
             }
-            matches!(cfg.classify(e.path(), e.file_type()), Verdict::Dir { .. })
+            matches!(cfg.classify(e.path(), e.file_type()), PathClass::Dir { .. })
         });
         for entry in walker {
             let entry = match entry {
@@ -188,7 +189,7 @@ fn walk(
                 realtime_folders += u64::from(dir.realtime);
                 continue;
             }
-            if !matches!(cfg.classify(entry.path(), entry.file_type()), Verdict::File { dir } if dir == d) {
+            if !matches!(cfg.classify(entry.path(), entry.file_type()), PathClass::File { dir } if dir == d) {
                 continue;
             }
             // A path the store does not know needs reading whatever its stat says,
@@ -230,7 +231,7 @@ fn hash_worker(cfg: &Config, work: Receiver<Work>, out: Sender<Outcome>) {
 
 /// The scan's side of the writer: counts, and decisions that only a full scan
 /// can make (deletions of what the walk did not see).
-struct Writer<'a> {
+struct ScanRecording<'a> {
     cfg: &'a Config,
     rec: &'a mut Recorder,
     mode: ScanMode,
@@ -241,7 +242,7 @@ struct Writer<'a> {
     progress: Option<Progress>,
 }
 
-impl Writer<'_> {
+impl ScanRecording<'_> {
     fn count(&mut self, kind: Option<EventKind>) {
         let t = &mut self.summary.totals;
         match kind {
@@ -293,7 +294,7 @@ impl Writer<'_> {
                 tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
                 // A recorded file that is gone, or is no longer a regular file, was
                 // deleted as far as FIM is concerned.
-                if known && matches!(e, HashError::Vanished | HashError::NotRegular) {
+                if known && presence::read_says_gone(&e) {
                     let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
                     self.count(kind);
                 }
@@ -312,29 +313,21 @@ impl Writer<'_> {
         paths.sort();
         for path in paths {
             let still_monitored = self.cfg.file_rules_match(&path).is_some();
-            match std::fs::symlink_metadata(&path) {
-                // NotADirectory: a folder on its path was replaced by a file.
-                Err(e)
-                    if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
-                        && still_monitored =>
-                {
-                    let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
-                    self.count(kind);
-                }
-                _ if !still_monitored => {
-                    // The configuration no longer covers it: forget it, but say so.
-                    tracing::info!(path = %escape_path(&path), "no longer monitored; removed from the store");
-                    self.rec.forget(&path)?;
-                }
-                Ok(md) if !(md.is_file() || md.file_type().is_symlink() && self.cfg.follows_symlinks(&path)) => {
-                    // Replaced by a folder, FIFO, device or symlink: the file is gone.
-                    let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
-                    self.count(kind);
-                }
-                _ => {
-                    // It exists but the walk could not reach it (an unreadable
-                    // folder): keep its row rather than report a false deletion.
-                    tracing::warn!(path = %escape_path(&path), "not reached by this scan; keeping its last state");
+            if !still_monitored {
+                // The configuration no longer covers it: forget it, but say so.
+                tracing::info!(path = %escape_path(&path), "no longer monitored; removed from the store");
+                self.rec.forget(&path)?;
+            } else {
+                match presence::look(self.cfg, &path) {
+                    p if p.is_gone() => {
+                        let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
+                        self.count(kind);
+                    }
+                    _ => {
+                        // It exists but the walk could not reach it (an unreadable
+                        // folder): keep its row rather than report a false deletion.
+                        tracing::warn!(path = %escape_path(&path), "not reached by this scan; keeping its last state");
+                    }
                 }
             }
             self.rec.maybe_commit()?;

@@ -146,7 +146,7 @@ impl fmt::Display for Secret {
 
 /// What [`Config::classify`] says about one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum PathClass {
     /// A regular file to record, under directory entry `dir`.
     File { dir: usize },
     /// A folder to descend into, under directory entry `dir`.
@@ -373,27 +373,27 @@ impl Config {
     /// Decides whether `path` is monitored, given its `lstat` file type (or, for a
     /// followed symlink, its target's). The most specific directory entry wins, as
     /// in Wazuh, so a nested entry can have settings of its own.
-    pub fn classify(&self, path: &Path, file_type: std::fs::FileType) -> Verdict {
+    pub fn classify(&self, path: &Path, file_type: std::fs::FileType) -> PathClass {
         if file_type.is_dir() {
             let Some((dir_index, dir)) = self.owner_of(path) else {
-                return Verdict::Excluded;
+                return PathClass::Excluded;
             };
             let rel = path.strip_prefix(&dir.path).unwrap_or(Path::new(""));
             // A folder d levels down holds files that sit in d folders.
             let depth = rel.components().count();
             if depth as u64 > u64::from(dir.recursion_level) || (depth > 0 && dir.is_ignored(rel, path)) {
-                return Verdict::Excluded;
+                return PathClass::Excluded;
             }
-            return Verdict::Dir { dir: dir_index };
+            return PathClass::Dir { dir: dir_index };
         }
         // Symlinks (unfollowed), FIFOs, sockets and devices are never recorded:
         // reading a FIFO could block and a device could be endless.
         if !file_type.is_file() {
-            return Verdict::Excluded;
+            return PathClass::Excluded;
         }
         match self.file_rules_match(path) {
-            Some(dir) => Verdict::File { dir },
-            None => Verdict::Excluded,
+            Some(dir) => PathClass::File { dir },
+            None => PathClass::Excluded,
         }
     }
 
@@ -1043,15 +1043,15 @@ mod tests {
         let dir = std::fs::metadata(&root).unwrap().file_type();
         let tmp = tempfile::NamedTempFile::new().unwrap();
         let file = std::fs::metadata(tmp.path()).unwrap().file_type();
-        assert_eq!(c.classify(&root.join("a.exe"), file), Verdict::File { dir: 0 });
-        assert_eq!(c.classify(&root.join("sub/a.txt"), file), Verdict::File { dir: 0 });
-        assert_eq!(c.classify(&root.join("sub/deeper/a.txt"), file), Verdict::Excluded);
-        assert_eq!(c.classify(&root.join("sub/deeper"), dir), Verdict::Excluded);
-        assert_eq!(c.classify(&root.join("sub"), dir), Verdict::Dir { dir: 0 });
-        assert_eq!(c.classify(&root.join("x.tmp.txt"), file), Verdict::File { dir: 0 });
-        assert_eq!(c.classify(&root.join("sub/x.tmp"), file), Verdict::Excluded);
-        assert_eq!(c.classify(&root.join(".cache/a.txt"), file), Verdict::Excluded);
-        assert_eq!(c.classify(&root.join("a.doc"), file), Verdict::Excluded);
-        assert_eq!(c.classify(Path::new("/elsewhere/a.exe"), file), Verdict::Excluded);
+        assert_eq!(c.classify(&root.join("a.exe"), file), PathClass::File { dir: 0 });
+        assert_eq!(c.classify(&root.join("sub/a.txt"), file), PathClass::File { dir: 0 });
+        assert_eq!(c.classify(&root.join("sub/deeper/a.txt"), file), PathClass::Excluded);
+        assert_eq!(c.classify(&root.join("sub/deeper"), dir), PathClass::Excluded);
+        assert_eq!(c.classify(&root.join("sub"), dir), PathClass::Dir { dir: 0 });
+        assert_eq!(c.classify(&root.join("x.tmp.txt"), file), PathClass::File { dir: 0 });
+        assert_eq!(c.classify(&root.join("sub/x.tmp"), file), PathClass::Excluded);
+        assert_eq!(c.classify(&root.join(".cache/a.txt"), file), PathClass::Excluded);
+        assert_eq!(c.classify(&root.join("a.doc"), file), PathClass::Excluded);
+        assert_eq!(c.classify(Path::new("/elsewhere/a.exe"), file), PathClass::Excluded);
     }
 }

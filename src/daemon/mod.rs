@@ -27,10 +27,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
-use crate::config::{Config, Verdict};
+use crate::config::{Config, PathClass};
 use crate::daemon_state::{self, LookupState};
 use crate::fim::ScanMode;
 use crate::hash::{READ_BUF, hash_file};
+use crate::presence::{self, Presence};
 use crate::record::Recorder;
 use crate::textutil::escape_path;
 use crate::virustotal::ledger::Ledger;
@@ -39,7 +40,7 @@ use crate::virustotal::{self, Status};
 use crate::watch::{self, Urgency, WatchEvent};
 
 mod writer;
-use writer::{Inbox, Msg, Writer};
+use writer::{Inbox, Msg, WriterThread};
 
 enum Control {
     Shutdown,
@@ -64,6 +65,10 @@ impl Drop for WriterStopped {
 /// Runs the daemon until SIGTERM or SIGINT. The data folder lock is held by the
 /// caller. `config_path` is read again on SIGHUP for a new VirusTotal key.
 pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Result<()> {
+    // Before any work starts: a signal arriving while the start-up scan runs is
+    // taken (and handled once the signal thread runs), never the default action
+    // that would kill the daemon without its clean stop.
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     let cfg = Arc::new(cfg);
     let checkers = cfg.scan.threads.max(1);
     let (event_tx, event_rx) = bounded::<WatchEvent>(cfg.realtime.queue_capacity);
@@ -142,7 +147,7 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         })?
     };
     let writer = {
-        let w = Writer {
+        let w = WriterThread {
             cfg: cfg.clone(),
             rec,
             scan_queued: scan_queued.clone(),
@@ -165,7 +170,6 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
         checker_handles
             .push(std::thread::Builder::new().name(format!("checker-{i}")).spawn(move || checker(&cfg, rx, msg_tx))?);
     }
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1])?;
     let signal_handle = signals.handle();
     let signal_thread = {
         let (ctrl_tx, msg_tx) = (ctrl_tx.clone(), msg_tx.clone());
@@ -418,7 +422,7 @@ impl Coalescer<'_> {
         {
             // Only a folder that appeared needs walking: a folder's chmod or
             // touch (Meta) changes none of its files.
-            if urgency != Urgency::Meta && matches!(self.cfg.classify(&path, md.file_type()), Verdict::Dir { .. }) {
+            if urgency != Urgency::Meta && matches!(self.cfg.classify(&path, md.file_type()), PathClass::Dir { .. }) {
                 self.walk_new_folder(&path, mode, now);
             }
             // A recorded file replaced by this folder is gone: let a checker say so.
@@ -458,10 +462,10 @@ impl Coalescer<'_> {
         let follow = self.cfg.follows_symlinks(dir);
         let walker = walkdir::WalkDir::new(dir).follow_links(follow).into_iter();
         let walker = walker.filter_entry(|e| {
-            !e.file_type().is_dir() || matches!(self.cfg.classify(e.path(), e.file_type()), Verdict::Dir { .. })
+            !e.file_type().is_dir() || matches!(self.cfg.classify(e.path(), e.file_type()), PathClass::Dir { .. })
         });
         for entry in walker.flatten() {
-            if matches!(self.cfg.classify(entry.path(), entry.file_type()), Verdict::File { .. }) {
+            if matches!(self.cfg.classify(entry.path(), entry.file_type()), PathClass::File { .. }) {
                 if only_unknown && (self.pending.contains_key(entry.path()) || self.recent.contains_key(entry.path())) {
                     continue;
                 }
@@ -530,37 +534,28 @@ impl Coalescer<'_> {
 fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: Sender<Msg>) {
     let mut buf = vec![0u8; READ_BUF];
     for (path, mode) in paths.iter() {
-        let md = if cfg.follows_symlinks(&path) { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) };
-        let msg = match md {
-            Err(e) if is_gone(&e) => Msg::Gone(path, mode),
-            Err(e) => {
-                // Unreadable (EACCES, EIO, ESTALE): it may well exist. Not a
-                // deletion; the next full scan looks again.
+        let msg = match presence::look(cfg, &path) {
+            Presence::Unknown(e) => {
+                // It may well exist: the next full scan looks again.
                 tracing::warn!(path = %escape_path(&path), "cannot look at it: {e}");
                 continue;
             }
-            // A folder where a file was recorded: the file is gone (gone() checks).
-            Ok(md) if md.is_dir() => Msg::Gone(path, mode),
-            Ok(md) => match cfg.classify(&path, md.file_type()) {
-                Verdict::File { dir } => {
+            // Not there, or not a file (a folder: everything recorded under it
+            // may be gone): the writer decides what was recorded there.
+            Presence::Gone | Presence::Other(_) => Msg::Gone(path, mode),
+            Presence::File(_) => match cfg.file_rules_match(&path) {
+                Some(dir) => {
                     let d = &cfg.directories[dir];
                     let result = hash_file(&path, d.follow_symlinks, d.max_file_size, &mut buf);
                     Msg::Read { path, mode, result }
                 }
-                // Not a regular file any more (a FIFO, a symlink): gone, if recorded.
-                _ if !md.is_file() => Msg::Gone(path, mode),
-                _ => continue,
+                None => continue,
             },
         };
         if out.send(msg).is_err() {
             return;
         }
     }
-}
-
-/// Whether a failed lstat means the path is not there (as opposed to unreadable).
-fn is_gone(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
 }
 
 /// Re-reads the configuration for the VirusTotal key (SIGHUP). A bad file keeps

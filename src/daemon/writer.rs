@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
 
-use super::{Control, is_gone};
+use super::Control;
 use crate::attrs::FileState;
 use crate::config::Config;
 use crate::fim::ScanMode;
-use crate::hash::{HashError, ReadResult};
+use crate::hash::ReadResult;
+use crate::presence;
 use crate::record::{RecordError, Recorder};
 use crate::scan::ScanOptions;
 use crate::textutil::escape_path;
@@ -145,7 +146,7 @@ impl Inbox {
 }
 
 /// The writer thread's state: the only thread that records.
-pub(super) struct Writer {
+pub(super) struct WriterThread {
     pub(super) cfg: Arc<Config>,
     pub(super) rec: Recorder,
     pub(super) scan_queued: Arc<AtomicBool>,
@@ -154,7 +155,7 @@ pub(super) struct Writer {
     pub(super) vt: Option<(Ledger, Link)>,
 }
 
-impl Writer {
+impl WriterThread {
     /// Commits whenever it runs out of work, so an alert reaches disk within
     /// milliseconds of its event; then acknowledges the VirusTotal answers it
     /// recorded and wakes the worker if anything was queued.
@@ -299,10 +300,10 @@ impl Writer {
                 let after = FileState::from_metadata(&md, digests, rec.names());
                 rec.file_read(path, after, true, mode, false)?;
             }
-            Msg::Read { path, mode, result: Err(HashError::Vanished | HashError::NotRegular) }
-            | Msg::Gone(path, mode) => {
+            Msg::Read { path, mode, result: Err(e) } if presence::read_says_gone(&e) => {
                 gone(&self.cfg, rec, path, mode)?;
             }
+            Msg::Gone(path, mode) => gone(&self.cfg, rec, path, mode)?,
             Msg::Read { path, result: Err(e), .. } => {
                 tracing::warn!(path = %escape_path(&path), "cannot read file: {e}");
             }
@@ -356,20 +357,15 @@ fn injected_panic(path: &Path) {
 /// `path` is not a monitored file now: report it deleted if it was recorded, or
 /// every recorded file under it that is gone (a folder deleted or moved out).
 fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Result<(), RecordError> {
-    // Anything but a clear "not there" counts as still there: no false deletion.
-    let still_a_file = |p: &Path| match std::fs::symlink_metadata(p) {
-        Ok(m) => m.is_file() || (m.is_symlink() && cfg.follows_symlinks(p)),
-        Err(e) => !is_gone(&e),
-    };
     if rec.store().get_file(&path)?.is_some() {
         // Re-created in the meantime: its own event brings the comparison.
-        if !still_a_file(&path) {
+        if presence::look(cfg, &path).is_gone() {
             rec.file_gone(path, mode, false)?;
         }
         return Ok(());
     }
     for p in rec.store().paths_under(&path)? {
-        if !still_a_file(&p) {
+        if presence::look(cfg, &p).is_gone() {
             rec.file_gone(p, mode, false)?;
         }
     }

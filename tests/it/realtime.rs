@@ -201,6 +201,9 @@ fn a_writer_that_dies_stops_the_daemon_with_an_error_and_a_restart_catches_up() 
     d.wait_log(30, "scan complete");
     let before = t.write("before.bin", b"recorded");
     wait_alert(&t, &before, 1);
+    // Alerted first, committed just after: "recorded" once the row is in the database.
+    let recorded = || t.db().query_row("SELECT count(*) FROM files", [], |r| r.get::<_, i64>(0)).unwrap() == 1;
+    wait_until(30, "before.bin in the database", recorded);
     let trigger = t.write("trigger.bin", b"the writer dies on this one");
     let status = d.wait_exit(30);
     assert!(!status.success(), "exit status {status}");
