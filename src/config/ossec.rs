@@ -12,7 +12,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use toml::Spanned;
 
-use super::{DurationValue, RawConfig, RawDirectory};
+use super::raw::{DurationValue, RawConfig, RawDirectory};
 
 /// An element, with the byte offset of its start tag (for error lines).
 #[derive(Debug, Default)]
