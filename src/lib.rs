@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod attrs;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod daemon_state;

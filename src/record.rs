@@ -10,11 +10,12 @@
 //! anything else is queued.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::alert::AlertSink;
 use crate::alert::vt::VtSource;
 use crate::attrs::{FileState, NameCache};
+use crate::clock::unix_now;
 use crate::fim::{Attr, EventKind, FimEvent, ScanMode, changed_attributes};
 use crate::store::{Store, StoreError};
 use crate::virustotal::{self, PRIORITY_BASELINE, Policy};
@@ -30,14 +31,6 @@ pub enum RecordError {
     Store(#[from] StoreError),
     #[error("writing alerts: {0}")]
     Alerts(#[source] std::io::Error),
-}
-
-pub fn unix_now() -> i64 {
-    unix_now_ms() / 1000
-}
-
-pub fn unix_now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 pub struct Recorder {

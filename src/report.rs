@@ -10,9 +10,9 @@ use std::time::Duration;
 use chrono::{Local, TimeZone};
 use serde_json::{Value, json};
 
+use crate::clock::{local_time, unix_now, unix_now_ms};
 use crate::config::{Config, format_duration, parse_duration};
 use crate::daemon_state::{self, LookupState, Occupant, occupant};
-use crate::record::unix_now;
 use crate::store::{FileVerdict, HistoryFilter, HistoryRow, Store};
 use crate::textutil::{escape_path, json_path};
 use crate::virustotal::Verdict;
@@ -38,10 +38,6 @@ pub fn open(cfg: &Config) -> anyhow::Result<Store> {
         anyhow::bail!("no database at {}: run `fimvt run` or `fimvt scan` first", db.display());
     }
     Store::open_readonly(&db).map_err(|e| anyhow::anyhow!("database {}: {e}", db.display()))
-}
-
-fn local_time(t: i64) -> String {
-    Local.timestamp_opt(t, 0).single().map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
 }
 
 /// `--since`: a duration back from now (`2h`, `30m`, `7d`) or a local date or
@@ -225,7 +221,7 @@ pub fn status(cfg: &Config, as_json: bool, out: &mut impl Write) -> anyhow::Resu
         }
     };
     let depth = store.vt_queue_depth()?;
-    let spent = Spent::load(&store, crate::record::unix_now_ms())?;
+    let spent = Spent::load(&store, unix_now_ms())?;
     let (minute, today) = (spent.last_minute.len(), spent.today);
     let db = cfg.db_path();
     let size = |p: PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use crate::attrs::{FileState, StatKey};
+use crate::clock::{unix_now, unix_now_ns};
 use crate::config::{Config, PathClass, Rehash};
 use crate::fim::{EventKind, ScanMode};
 use crate::hash::{READ_BUF, ReadResult, hash_file};
 use crate::presence;
 use crate::progress::Progress;
-use crate::record::{RecordError, Recorder, unix_now};
+use crate::record::{RecordError, Recorder};
 use crate::store::ScanTotals;
 use crate::textutil::escape_path;
 
@@ -117,10 +118,7 @@ pub fn scan(cfg: &Config, rec: &mut Recorder, opts: ScanOptions) -> Result<ScanS
     let index = store.stat_index()?;
 
     // A baseline alerts nothing, so there is nothing to defer: record what is there.
-    let defer_before_ns = defer_recent.filter(|_| !baseline).map(|d| {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        now.saturating_sub(d).as_nanos() as i64
-    });
+    let defer_before_ns = defer_recent.filter(|_| !baseline).map(|d| unix_now_ns().saturating_sub(d.as_nanos() as i64));
     let progress = progress.then(Progress::new);
     let summary = ScanSummary { baseline, ..Default::default() };
     let mut w = ScanRecording { cfg, rec, mode, baseline, defer_before_ns, summary, progress };

@@ -163,7 +163,7 @@ pub fn run(cfg: Config, config_path: PathBuf, mut rec: Recorder) -> anyhow::Resu
 /// What `fimvt status` reads, whether or not we are still running then.
 fn publish_start(cfg: &Config, rec: &mut Recorder, watch: &watch::Watch) -> anyhow::Result<()> {
     rec.set_state(daemon_state::PID, &std::process::id().to_string())?;
-    rec.set_state(daemon_state::STARTED, &crate::record::unix_now().to_string())?;
+    rec.set_state(daemon_state::STARTED, &crate::clock::unix_now().to_string())?;
     rec.set_state(daemon_state::STOPPED, "")?;
     let watched: Vec<String> = cfg
         .directories

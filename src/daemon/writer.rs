@@ -209,7 +209,7 @@ impl WriterThread {
                 }
             }
         }
-        self.rec.set_state(crate::daemon_state::STOPPED, &crate::record::unix_now().to_string())?;
+        self.rec.set_state(crate::daemon_state::STOPPED, &crate::clock::unix_now().to_string())?;
         self.rec.commit()
     }
 

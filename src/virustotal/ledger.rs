@@ -15,8 +15,9 @@ use super::client::Answer;
 use super::{PRIORITY_BASELINE, PRIORITY_RECHECK, Policy, Verdict};
 use crate::alert::AlertSink;
 use crate::alert::vt::{VtAlert, VtNumbers, VtSource};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::daemon_state::{self, LookupState};
-use crate::record::{RecordError, Recorder, unix_now, unix_now_ms};
+use crate::record::{RecordError, Recorder};
 use crate::store::Store;
 
 pub const INTEGRATION_LOG: &str = "integration.log";

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::utc_day;
 use crate::store::{Store, StoreError};
 
 /// VirusTotal counts requests per 60 s as they arrive; ours leave a little
@@ -34,11 +35,6 @@ pub enum Permit {
     At(Instant),
     /// The daily quota is spent until the next UTC midnight, this far away.
     Tomorrow(Duration),
-}
-
-/// Days since the Unix epoch, UTC.
-pub fn utc_day(unix_secs: i64) -> i64 {
-    unix_secs.div_euclid(86_400)
 }
 
 /// The requests the database recorded, as the budget counts them.

@@ -9,9 +9,10 @@ use super::client::{Answer, Client};
 use super::ledger::Ledger;
 use super::limiter::{Limiter, Permit, Spent};
 use super::{PRIORITY_REALTIME, Policy, Settings, Status, Verdict};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::config::Config;
 use crate::daemon_state::{LookupState, Occupant, occupant};
-use crate::record::{Recorder, unix_now, unix_now_ms};
+use crate::record::Recorder;
 use crate::store::Store;
 
 /// How long `lookup` waits for the running daemon to answer a hash it queued.

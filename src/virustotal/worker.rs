@@ -26,8 +26,8 @@ use tokio::time::Instant;
 use super::Settings;
 use super::client::{Answer, Client};
 use super::limiter::{Limiter, Permit, Spent};
+use crate::clock::{unix_now, unix_now_ms};
 use crate::config::Secret;
-use crate::record::{unix_now, unix_now_ms};
 use crate::store::Store;
 
 const IDLE_POLL: Duration = Duration::from_secs(5);
