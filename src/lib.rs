@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod daemon_state;
 pub mod fim;
 pub mod hash;
+pub mod journal;
 pub mod lock;
 pub mod presence;
 pub mod progress;

@@ -1,45 +1,26 @@
-//! The recorder: the single writer of fimvt's state. It owns the database writer
-//! connection and the alert sink, compares what was read with what was recorded,
+//! The recorder: the single writer of fimvt's file state. It compares what was read with what was recorded,
 //! raises the alert, appends the history and updates the current state. Scans and
 //! the realtime pipeline both record through it, so they decide alike.
 //!
-//! Ordering is the point of this module: an alert is synced to disk before the
-//! transaction that records its change commits, so a crash can repeat an alert but
-//! never lose one. It also hands every alerted file whose SHA-256 is new or changed
-//! to VirusTotal, in the same transaction: a cached verdict is alerted at once,
-//! anything else is queued.
+//! It records through a `Journal` (which syncs each alert before the commit that
+//! records its change), and hands every alerted file whose SHA-256 is new or
+//! changed to VirusTotal, in the same transaction: a cached verdict is alerted at
+//! once, anything else is queued.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use crate::alert::AlertSink;
 use crate::alert::vt::VtSource;
 use crate::attrs::{FileState, NameCache};
 use crate::clock::unix_now;
 use crate::fim::{Attr, EventKind, FimEvent, ScanMode, changed_attributes};
-use crate::store::{Store, StoreError};
+use crate::journal::{Journal, RecordError};
+use crate::store::Store;
 use crate::virustotal::{self, PRIORITY_BASELINE, Policy};
 
-/// Writes are committed (alerts synced first) at least every so many changes...
-const BATCH_OPS: usize = 20_000;
-/// ...and at least this often, so a long scan keeps its progress.
-const BATCH_TIME: Duration = Duration::from_secs(1);
-
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
-    #[error("writing alerts: {0}")]
-    Alerts(#[source] std::io::Error),
-}
-
 pub struct Recorder {
-    store: Store,
-    sink: AlertSink,
+    journal: Journal,
     names: NameCache,
-    pending: usize,
-    last_commit: Instant,
-    in_transaction: bool,
     /// VirusTotal lookups, when on.
     vt: Option<Policy>,
     /// Something was queued for VirusTotal since the last `take_queued`.
@@ -51,12 +32,8 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(store: Store, sink: AlertSink) -> Recorder {
         Recorder {
-            store,
-            sink,
+            journal: Journal::new(store, sink),
             names: NameCache::default(),
-            pending: 0,
-            last_commit: Instant::now(),
-            in_transaction: false,
             vt: None,
             vt_queued: false,
             alert_early: false,
@@ -77,29 +54,19 @@ impl Recorder {
         self.alert_early = on;
     }
 
-    /// The store and the sink inside the open transaction, for writers that
-    /// record through the recorder's transaction (the VirusTotal ledger).
-    pub fn tx(&mut self) -> Result<(&Store, &mut AlertSink), RecordError> {
-        self.begin()?;
-        self.pending += 1;
-        Ok((&self.store, &mut self.sink))
+    /// The journal this records through, for the other writers of the same
+    /// transaction (the VirusTotal ledger) and for commits.
+    pub fn journal(&mut self) -> &mut Journal {
+        &mut self.journal
     }
 
     /// Read access to the store (stat index, lookups).
     pub fn store(&self) -> &Store {
-        &self.store
+        self.journal.store()
     }
 
     pub fn names(&mut self) -> &mut NameCache {
         &mut self.names
-    }
-
-    fn begin(&mut self) -> Result<(), RecordError> {
-        if !self.in_transaction {
-            self.store.begin()?;
-            self.in_transaction = true;
-        }
-        Ok(())
     }
 
     /// Records a file as just read (`after`), comparing with its row. `known`
@@ -113,8 +80,7 @@ impl Recorder {
         mode: ScanMode,
         baseline: bool,
     ) -> Result<Option<EventKind>, RecordError> {
-        self.begin()?;
-        let before = if known { self.store.get_file(&path)? } else { None };
+        let before = if known { self.store().get_file(&path)? } else { None };
         self.record(path, before, Some(after), mode, baseline)
     }
 
@@ -126,24 +92,19 @@ impl Recorder {
         mode: ScanMode,
         baseline: bool,
     ) -> Result<Option<EventKind>, RecordError> {
-        self.begin()?;
-        let before = self.store.get_file(&path)?;
+        let before = self.store().get_file(&path)?;
         self.record(path, before, None, mode, baseline)
     }
 
     /// Notes that `path` was seen unchanged.
     pub fn touch(&mut self, path: &Path) -> Result<(), RecordError> {
-        self.begin()?;
-        self.store.touch_file(path, unix_now())?;
-        self.pending += 1;
+        self.journal.tx()?.0.touch_file(path, unix_now())?;
         Ok(())
     }
 
     /// Drops the row of a path the configuration no longer covers (no alert).
     pub fn forget(&mut self, path: &Path) -> Result<(), RecordError> {
-        self.begin()?;
-        self.store.delete_file(path)?;
-        self.pending += 1;
+        self.journal.tx()?.0.delete_file(path)?;
         Ok(())
     }
 
@@ -156,7 +117,6 @@ impl Recorder {
         baseline: bool,
     ) -> Result<Option<EventKind>, RecordError> {
         let now = unix_now();
-        self.pending += 1;
         let (kind, changed) = match (&before, &after) {
             (None, None) => return Ok(None),
             (None, Some(_)) => (EventKind::Added, vec![]),
@@ -165,14 +125,14 @@ impl Recorder {
                 let changed = changed_attributes(b, a);
                 if changed.is_empty() {
                     // Only unchecked fields moved (ctime, say): refresh silently.
-                    self.store.upsert_file(&path, a, now)?;
+                    self.journal.tx()?.0.upsert_file(&path, a, now)?;
                     return Ok(None);
                 }
                 (EventKind::Modified, changed)
             }
         };
         if baseline {
-            self.write_row(&path, after.as_ref(), now)?;
+            write_row(self.journal.tx()?.0, &path, after.as_ref(), now)?;
             // No alert, but the baseline's files get a verdict too (lowest priority).
             if let Some(a) = &after {
                 self.hand_off(&path, a, String::new(), PRIORITY_BASELINE)?;
@@ -182,12 +142,14 @@ impl Recorder {
         let ev = FimEvent { kind, mode, path, before, after, changed };
         // The alert goes out before the commit that records it (see `commit`) and,
         // when asked, before this change's own SQL, so that cannot hold it up.
-        let id = self.sink.fim(&ev).map_err(RecordError::Alerts)?;
+        let (_, sink) = self.journal.tx()?;
+        let id = sink.fim(&ev).map_err(RecordError::Alerts)?;
         if self.alert_early {
-            self.sink.flush().map_err(RecordError::Alerts)?;
+            self.journal.flush_alerts()?;
         }
-        self.write_row(&ev.path, ev.after.as_ref(), now)?;
-        self.store.insert_event(&id, now, &ev)?;
+        let store = self.journal.store();
+        write_row(store, &ev.path, ev.after.as_ref(), now)?;
+        store.insert_event(&id, now, &ev)?;
         let fresh_content = match ev.kind {
             EventKind::Added => true,
             EventKind::Modified => ev.has(Attr::Sha256),
@@ -199,15 +161,6 @@ impl Recorder {
         Ok(Some(kind))
     }
 
-    /// The file's row as it is now: updated, or gone.
-    fn write_row(&self, path: &Path, after: Option<&FileState>, now: i64) -> Result<(), RecordError> {
-        match after {
-            Some(a) => self.store.upsert_file(path, a, now)?,
-            None => self.store.delete_file(path)?,
-        }
-        Ok(())
-    }
-
     /// The seam for VirusTotal: every added or modified file whose SHA-256 is new
     /// or changed gets a verdict, from the cache at once or through the queue.
     /// Queueing is an insert in this same transaction: no I/O beyond SQLite, so a
@@ -217,7 +170,8 @@ impl Recorder {
             return Ok(());
         };
         let source = VtSource { alert_id, file: path.to_path_buf(), md5: d.md5.clone(), sha1: d.sha1.clone() };
-        if virustotal::ledger::hand_off(&self.store, &mut self.sink, policy, &d.sha256, source, priority)? {
+        let (store, sink) = self.journal.tx()?;
+        if virustotal::ledger::hand_off(store, sink, policy, &d.sha256, source, priority)? {
             self.vt_queued = true;
         }
         Ok(())
@@ -228,72 +182,36 @@ impl Recorder {
         std::mem::take(&mut self.vt_queued)
     }
 
-    /// Commits when enough work or time has accumulated.
+    /// Commits when enough work or time has accumulated (`Journal::maybe_commit`).
     pub fn maybe_commit(&mut self) -> Result<(), RecordError> {
-        if self.pending >= BATCH_OPS || self.last_commit.elapsed() >= BATCH_TIME {
-            self.commit()?;
-        }
-        Ok(())
+        self.journal.maybe_commit()
     }
 
-    /// Starts making the alerts written so far durable on the sink's sync thread;
-    /// `false` when there are none. The caller may record more meanwhile, then
-    /// takes the answer from `sync_done` to `finish_sync`, and syncs again for
-    /// what it recorded meanwhile before it commits (`commit` does that).
-    pub fn start_sync(&mut self) -> Result<bool, RecordError> {
-        self.sink.start_sync().map_err(RecordError::Alerts)
-    }
-
-    /// Where the answer to `start_sync` arrives.
-    pub fn sync_done(&self) -> crossbeam_channel::Receiver<std::io::Result<()>> {
-        self.sink.sync_done().clone()
-    }
-
-    /// Takes the answer to `start_sync`: on success, what it covered is durable.
-    pub fn finish_sync(
-        &mut self,
-        answer: Result<std::io::Result<()>, crossbeam_channel::RecvError>,
-    ) -> Result<(), RecordError> {
-        self.sink.finish_sync(answer).map_err(RecordError::Alerts)
-    }
-
-    /// Alerts first, durably; then the database. A crash between the two repeats
-    /// the alerts on the next scan; it can never lose one.
+    /// Syncs the alerts, then commits (`Journal::commit`).
     pub fn commit(&mut self) -> Result<(), RecordError> {
-        self.sink.sync().map_err(RecordError::Alerts)?;
-        if self.in_transaction {
-            self.store.commit()?;
-            self.in_transaction = false;
-        }
-        self.pending = 0;
-        self.last_commit = Instant::now();
-        Ok(())
+        self.journal.commit()
     }
 
     /// Records one piece of the daemon's state for `fimvt status`.
     pub fn set_state(&mut self, key: &str, value: &str) -> Result<(), RecordError> {
-        self.begin()?;
-        self.store.set_state(key, value, unix_now())?;
-        self.pending += 1;
-        Ok(())
+        self.journal.set_state(key, value)
     }
 
-    /// After a failed batch (a full disk, say): the transaction is abandoned and
-    /// the alert files cut back to their last synced state. Nothing half-done
-    /// stays; the caller rescans to find the changes again.
+    /// After a failed batch: rolls it back whole (`Journal::recover`), including
+    /// what it queued for VirusTotal.
     pub fn recover(&mut self) -> Result<(), RecordError> {
-        self.store.rollback();
-        self.in_transaction = false;
-        self.pending = 0;
         self.vt_queued = false;
-        self.sink.recover().map_err(RecordError::Alerts)
+        self.journal.recover()
     }
+}
 
-    /// Reopens alerts.log and alerts.json (after logrotate moved them).
-    pub fn reopen_alerts(&mut self) -> Result<(), RecordError> {
-        self.commit()?;
-        self.sink.reopen().map_err(RecordError::Alerts)
+/// The file's row as it is now: updated, or gone.
+fn write_row(store: &Store, path: &Path, after: Option<&FileState>, now: i64) -> Result<(), RecordError> {
+    match after {
+        Some(a) => store.upsert_file(path, a, now)?,
+        None => store.delete_file(path)?,
     }
+    Ok(())
 }
 
 #[cfg(test)]

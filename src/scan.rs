@@ -19,9 +19,10 @@ use crate::clock::{unix_now, unix_now_ns};
 use crate::config::{Config, PathClass, Rehash};
 use crate::fim::{EventKind, ScanMode};
 use crate::hash::{READ_BUF, ReadResult, hash_file};
+use crate::journal::RecordError;
 use crate::presence;
 use crate::progress::Progress;
-use crate::record::{RecordError, Recorder};
+use crate::record::Recorder;
 use crate::store::ScanTotals;
 use crate::textutil::escape_path;
 

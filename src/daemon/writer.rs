@@ -27,8 +27,9 @@ use crate::attrs::FileState;
 use crate::config::Config;
 use crate::fim::ScanMode;
 use crate::hash::ReadResult;
+use crate::journal::RecordError;
 use crate::presence;
-use crate::record::{RecordError, Recorder};
+use crate::record::Recorder;
 use crate::scan::ScanOptions;
 use crate::textutil::escape_path;
 use crate::virustotal::ledger::Ledger;
@@ -234,8 +235,8 @@ impl WriterThread {
     /// commit. A scan or a reopen waits for the commit.
     fn commit(&mut self, inbox: &mut Inbox) -> Result<(), RecordError> {
         let started = Instant::now();
-        while self.rec.start_sync()? {
-            let done = self.rec.sync_done();
+        while self.rec.journal().start_sync()? {
+            let done = self.rec.journal().sync_done();
             let mut changes = if started.elapsed() < SYNC_TAKE_FOR { inbox.rx.clone() } else { never() };
             let answer = loop {
                 select! {
@@ -256,7 +257,7 @@ impl WriterThread {
                     },
                 }
             };
-            self.rec.finish_sync(answer)?;
+            self.rec.journal().finish_sync(answer)?;
         }
         self.rec.commit()
     }
@@ -282,12 +283,12 @@ impl WriterThread {
         let Some((ledger, _)) = &mut self.vt else { return Ok(()) };
         let rec = &mut self.rec;
         match msg {
-            VtMsg::Requested { time_ms } => ledger.requested(rec, time_ms),
+            VtMsg::Requested { time_ms } => ledger.requested(rec.journal(), time_ms),
             VtMsg::Answered { sha256, answer, status, latency } => {
                 acks.push(sha256.clone());
-                ledger.answered(rec, &sha256, &answer, status, latency)
+                ledger.answered(rec.journal(), &sha256, &answer, status, latency)
             }
-            VtMsg::KeyChanged => ledger.key_changed(rec),
+            VtMsg::KeyChanged => ledger.key_changed(rec.journal()),
         }
     }
 
@@ -331,7 +332,7 @@ impl WriterThread {
                 }
             }
             Msg::Reopen => {
-                rec.reopen_alerts()?;
+                rec.journal().reopen_alerts()?;
                 if let Some((ledger, _)) = &mut self.vt
                     && let Err(e) = ledger.reopen()
                 {

@@ -17,7 +17,7 @@ use crate::alert::AlertSink;
 use crate::alert::vt::{VtAlert, VtNumbers, VtSource};
 use crate::clock::{unix_now, unix_now_ms};
 use crate::daemon_state::{self, LookupState};
-use crate::record::{RecordError, Recorder};
+use crate::journal::{Journal, RecordError};
 use crate::store::Store;
 
 pub const INTEGRATION_LOG: &str = "integration.log";
@@ -127,14 +127,14 @@ impl Ledger {
     }
 
     /// A new key is in use: a refusal will be alerted again.
-    pub fn key_changed(&mut self, rec: &mut Recorder) -> Result<(), RecordError> {
+    pub fn key_changed(&mut self, journal: &mut Journal) -> Result<(), RecordError> {
         self.bad_key = false;
-        rec.set_state(daemon_state::VIRUSTOTAL, &LookupState::Ok.encode())
+        journal.set_state(daemon_state::VIRUSTOTAL, &LookupState::Ok.encode())
     }
 
     /// Counts one request against the persisted budget.
-    pub fn requested(&mut self, rec: &mut Recorder, time_ms: i64) -> Result<(), RecordError> {
-        let (store, _) = rec.tx()?;
+    pub fn requested(&mut self, journal: &mut Journal, time_ms: i64) -> Result<(), RecordError> {
+        let (store, _) = journal.tx()?;
         store.vt_record_request(time_ms)?;
         // Two days of history covers the minute window and the UTC day.
         store.vt_prune_requests(time_ms - 2 * 86_400_000)?;
@@ -144,7 +144,7 @@ impl Ledger {
     /// Applies one answer.
     pub fn answered(
         &mut self,
-        rec: &mut Recorder,
+        journal: &mut Journal,
         sha256: &str,
         answer: &Answer,
         status: u16,
@@ -152,7 +152,7 @@ impl Ledger {
     ) -> Result<(), RecordError> {
         let now_ms = unix_now_ms();
         let now = now_ms / 1000;
-        let (store, sink) = rec.tx()?;
+        let (store, sink) = journal.tx()?;
         let alert = |sink: &mut AlertSink, a: VtAlert| sink.virustotal(&a).map(|_| ()).map_err(RecordError::Alerts);
         let outcome = match answer {
             Answer::Verdict(v) => {

@@ -12,7 +12,7 @@ use super::{PRIORITY_REALTIME, Policy, Settings, Status, Verdict};
 use crate::clock::{unix_now, unix_now_ms};
 use crate::config::Config;
 use crate::daemon_state::{LookupState, Occupant, occupant};
-use crate::record::Recorder;
+use crate::journal::Journal;
 use crate::store::Store;
 
 /// How long `lookup` waits for the running daemon to answer a hash it queued.
@@ -99,8 +99,7 @@ fn ask_now(cfg: &Config, policy: Policy, s: Settings, sha256: &str) -> anyhow::R
     let store = Store::open(&cfg.db_path())?;
     let spent = Spent::load(&store, unix_now_ms())?;
     let sink = crate::alert::AlertSink::open(&cfg.general.data_dir, crate::alert::Identity::from_config(&cfg.general))?;
-    let mut rec = Recorder::new(store, sink);
-    rec.set_virustotal(policy.clone());
+    let mut journal = Journal::new(store, sink);
     let mut ledger = Ledger::new(policy, &cfg.general.data_dir)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let answered = rt.block_on(async {
@@ -110,14 +109,14 @@ fn ask_now(cfg: &Config, policy: Policy, s: Settings, sha256: &str) -> anyhow::R
             Permit::At(t) => tokio::time::sleep_until(t).await,
             Permit::Tomorrow(_) => return Ok(None),
         }
-        ledger.requested(&mut rec, unix_now_ms())?;
+        ledger.requested(&mut journal, unix_now_ms())?;
         let client = Client::new(&s.base_url, s.api_key.expose(), s.connect_timeout, s.timeout)?;
         let start = Instant::now();
         let (answer, status) = client.file_report(sha256).await;
-        ledger.answered(&mut rec, sha256, &answer, status, start.elapsed())?;
+        ledger.answered(&mut journal, sha256, &answer, status, start.elapsed())?;
         anyhow::Ok(Some((answer, status)))
     })?;
-    rec.commit()?;
+    journal.commit()?;
     Ok(match answered {
         None => Outcome::NoVerdict("the daily quota is spent until 00:00 UTC".into()),
         Some((Answer::Verdict(v), _)) => Outcome::Verdict(v, Source::Asked),
