@@ -125,10 +125,11 @@ impl NameCache {
 fn lookup_user(uid: u32) -> Option<String> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: `pwd` and `buf` outlive the call; getpwuid_r writes only within
-        // `buf.len()` bytes and sets `result` to null or to `&pwd`.
+        // SAFETY: `passwd` is plain data; all-zero is a valid value.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `pwd` and `buf` outlive the call; getpwuid_r writes only within
+        // `buf.len()` bytes and sets `result` to null or to `&pwd`.
         let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
@@ -145,9 +146,10 @@ fn lookup_user(uid: u32) -> Option<String> {
 fn lookup_group(gid: u32) -> Option<String> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: as in `lookup_user`, for getgrgid_r.
+        // SAFETY: `group` is plain data; all-zero is a valid value.
         let mut grp: libc::group = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: as in `lookup_user`, for getgrgid_r.
         let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
