@@ -13,6 +13,7 @@ pub mod fim;
 pub mod hash;
 pub mod journal;
 pub mod lock;
+pub mod model;
 pub mod presence;
 pub mod progress;
 pub mod record;

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use crate::clock::{local_time, unix_now, unix_now_ms};
 use crate::config::{Config, format_duration, parse_duration};
 use crate::daemon_state::{self, LookupState, Occupant, occupant};
+use crate::model::Verdict;
 use crate::store::{FileVerdict, HistoryFilter, HistoryRow, Store};
 use crate::textutil::{escape_path, json_path};
-use crate::virustotal::Verdict;
 use crate::virustotal::limiter::Spent;
 use crate::virustotal::lookup::{Outcome, Source};
 

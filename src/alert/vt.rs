@@ -3,22 +3,11 @@
 //! `json.dumps` spacing), then one dotted `key: value` line per leaf. Pure
 //! formatting; the sink appends.
 
-use std::path::PathBuf;
-
 use serde_json::{Value, json};
 
 use super::{Identity, Rule};
+use crate::model::VtSource;
 use crate::textutil::{escape_bytes, escape_path, json_path};
-
-/// The file a VirusTotal alert is about, and the FIM alert that reported it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VtSource {
-    /// Empty for a file of the baseline, which had no FIM alert.
-    pub alert_id: String,
-    pub file: PathBuf,
-    pub md5: String,
-    pub sha1: String,
-}
 
 /// The numbers of a verdict, as the alert shows them.
 #[derive(Debug, Clone, PartialEq, Eq)]

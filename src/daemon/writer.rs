@@ -376,7 +376,7 @@ fn gone(cfg: &Config, rec: &mut Recorder, path: PathBuf, mode: ScanMode) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virustotal::Verdict;
+    use crate::model::Verdict;
     use crate::virustotal::client::Answer;
     use crossbeam_channel::unbounded;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{OptionalExtension, params};
 
 use super::{PathValue, SqlPath, Store, StoreError};
-use crate::virustotal::Verdict;
+use crate::model::Verdict;
 
 /// One row of the history, with the verdict of the content it describes.
 #[derive(Debug, Clone)]

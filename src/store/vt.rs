@@ -5,8 +5,8 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{PathValue, SqlPath, Store, StoreError};
-use crate::alert::vt::VtSource;
-use crate::virustotal::Verdict;
+use crate::model::Verdict;
+use crate::model::VtSource;
 
 /// A verdict as cached, with when it was fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]

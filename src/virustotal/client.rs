@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::Deserialize;
 
-use super::Verdict;
+use crate::model::Verdict;
 
 /// Largest response body read; a file report is a few hundred KiB at most.
 pub const MAX_BODY: usize = 4 << 20;

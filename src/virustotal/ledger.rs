@@ -12,12 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::client::Answer;
-use super::{PRIORITY_BASELINE, PRIORITY_RECHECK, Policy, Verdict};
+use super::{PRIORITY_BASELINE, PRIORITY_RECHECK, Policy};
 use crate::alert::AlertSink;
-use crate::alert::vt::{VtAlert, VtNumbers, VtSource};
+use crate::alert::vt::{VtAlert, VtNumbers};
 use crate::clock::{unix_now, unix_now_ms};
 use crate::daemon_state::{self, LookupState};
 use crate::journal::{Journal, RecordError};
+use crate::model::{Verdict, VtSource};
 use crate::store::Store;
 
 pub const INTEGRATION_LOG: &str = "integration.log";

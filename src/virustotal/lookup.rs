@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use super::client::{Answer, Client};
 use super::ledger::Ledger;
 use super::limiter::{Limiter, Permit, Spent};
-use super::{PRIORITY_REALTIME, Policy, Settings, Status, Verdict};
+use super::{PRIORITY_REALTIME, Policy, Settings, Status};
 use crate::clock::{unix_now, unix_now_ms};
 use crate::config::Config;
 use crate::daemon_state::{LookupState, Occupant, occupant};
 use crate::journal::Journal;
+use crate::model::Verdict;
 use crate::store::Store;
 
 /// How long `lookup` waits for the running daemon to answer a hash it queued.

@@ -20,41 +20,9 @@ use std::time::Duration;
 
 use crate::config::{Config, Secret};
 use crate::fim::ScanMode;
+#[cfg(test)]
+use crate::model::Verdict;
 use crate::store::CachedVerdict;
-
-/// A file's verdict, as cached and alerted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// False for a hash VirusTotal does not know (404).
-    pub found: bool,
-    pub malicious: u32,
-    pub suspicious: u32,
-    pub undetected: u32,
-    pub harmless: u32,
-    /// harmless + malicious + suspicious + undetected.
-    pub total: u32,
-    /// Last analysis, `YYYY-MM-DD HH:MM:SS` UTC.
-    pub scan_date: Option<String>,
-    pub permalink: String,
-}
-
-impl Verdict {
-    pub fn not_found(sha256: &str) -> Verdict {
-        Verdict {
-            found: false,
-            malicious: 0,
-            suspicious: 0,
-            undetected: 0,
-            harmless: 0,
-            total: 0,
-            scan_date: None,
-            permalink: format!(
-                "https://www.virustotal.com/gui/file/{}",
-                sha256.chars().filter(|c| c.is_ascii_hexdigit()).collect::<String>()
-            ),
-        }
-    }
-}
 
 /// Queue priorities: lower is asked first.
 pub const PRIORITY_REALTIME: u8 = 0;
