@@ -32,6 +32,12 @@ pub enum StoreError {
          it was written by a newer fimvt; upgrade fimvt or point data_dir elsewhere"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error(
+        "the database has schema version {found}, older than this fimvt's {supported}: it was written by \
+         an older fimvt, and this one upgrades it when `fimvt run` or `fimvt scan` opens it; restart the \
+         daemon with this fimvt"
+    )]
+    TooOld { found: i64, supported: i64 },
     #[error("not a fimvt database (schema version {user_version})")]
     NotOurs { user_version: i64 },
     #[error("migration {name} failed: {source}")]
@@ -156,10 +162,13 @@ impl Store {
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version != schema_version() {
-            return Err(StoreError::TooNew { found: version, supported: schema_version() });
+        let supported = schema_version();
+        match version {
+            v if v < 0 => Err(StoreError::NotOurs { user_version: v }),
+            v if v < supported => Err(StoreError::TooOld { found: v, supported }),
+            v if v > supported => Err(StoreError::TooNew { found: v, supported }),
+            _ => Ok(Store { conn, path: path.to_path_buf() }),
         }
-        Ok(Store { conn, path: path.to_path_buf() })
     }
 
     /// Leaves WAL checkpoints to [`Store::checkpoint`] on another connection, so
@@ -411,6 +420,35 @@ mod tests {
         assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
         assert!(err.to_string().contains("newer fimvt"), "{err}");
         drop(d);
+    }
+
+    #[test]
+    fn open_existing_says_whether_the_database_is_older_or_newer() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(DB_FILE);
+        let older = schema_version() - 1;
+        let conn = Connection::open(&path).unwrap();
+        for (_, sql) in &migrate::MIGRATIONS[..older as usize] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", older).unwrap();
+        drop(conn);
+
+        let err = Store::open_existing(&path).err().expect("an older schema must be refused");
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::TooOld { .. }), "{msg}");
+        assert!(msg.contains("older fimvt") && msg.contains("`fimvt run`"), "{msg}");
+        assert!(!msg.contains("newer"), "{msg}");
+        // The way out it names works: `fimvt run` and `fimvt scan` open with Store::open.
+        drop(Store::open(&path).unwrap());
+        Store::open_existing(&path).unwrap();
+
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", schema_version() + 1).unwrap();
+        let err = Store::open_existing(&path).err().expect("a newer schema must be refused");
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{msg}");
+        assert!(msg.contains("newer fimvt") && msg.contains("upgrade fimvt"), "{msg}");
+        assert!(!msg.contains("older"), "{msg}");
     }
 
     #[test]
