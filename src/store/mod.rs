@@ -63,10 +63,15 @@ impl ToSql for SqlPath<'_> {
 
 /// The key ranges holding `dir`'s descendants, as index range scans: `[dir/,
 /// dir0)` ('0' follows '/'), once among TEXT paths (when `dir` is UTF-8) and
-/// once among BLOB paths (names below it that are not UTF-8).
+/// once among BLOB paths (names below it that are not UTF-8). `dir` is taken
+/// without its trailing slashes, so `/` is `["/", "0")`, every absolute path, and
+/// `/tmp/x/` is `/tmp/x`.
 pub(crate) fn subtree_ranges(dir: &Path) -> Vec<(rusqlite::types::Value, rusqlite::types::Value)> {
     use rusqlite::types::Value;
-    let b = dir.as_os_str().as_bytes();
+    let mut b = dir.as_os_str().as_bytes();
+    while let [rest @ .., b'/'] = b {
+        b = rest;
+    }
     let (lo, hi) = ([b, b"/"].concat(), [b, b"0"].concat());
     let mut ranges = vec![(Value::Blob(lo.clone()), Value::Blob(hi.clone()))];
     if let (Ok(lo), Ok(hi)) = (String::from_utf8(lo), String::from_utf8(hi)) {
@@ -503,6 +508,53 @@ mod tests {
         under.sort();
         assert_eq!(under, vec![plain, odd]);
         assert!(store.paths_under(Path::new("/w/plain.txt")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_subtree_of_the_root_or_of_a_folder_with_a_trailing_slash_is_all_below_it() {
+        let (_d, store) = temp_store();
+        let paths: Vec<PathBuf> = ["/etc/passwd", "/tmp/x/a", "/tmp/x/deep/b", "/tmp/xy/c", "/top"]
+            .iter()
+            .map(PathBuf::from)
+            .chain([PathBuf::from(OsStr::from_bytes(b"/tmp/x/\xff"))])
+            .collect();
+        for p in &paths {
+            store.upsert_file(p, &state(b"a"), 1).unwrap();
+        }
+        let under = |dir: &str| {
+            let mut v = store.paths_under(Path::new(dir)).unwrap();
+            v.sort();
+            v
+        };
+        let mut all = paths.clone();
+        all.sort();
+        assert_eq!(under("/"), all);
+        assert_eq!(under("//"), all);
+        let x: Vec<PathBuf> = under("/tmp/x");
+        assert_eq!(x.len(), 3, "{x:?}");
+        assert!(x.iter().all(|p| p.starts_with("/tmp/x")), "{x:?}");
+        assert_eq!(under("/tmp/x/"), x);
+        assert_eq!(under("/tmp/x//"), x);
+
+        // history goes through the same ranges.
+        for (i, p) in paths.iter().enumerate() {
+            let ev = FimEvent {
+                path: p.clone(),
+                kind: EventKind::Added,
+                mode: crate::fim::ScanMode::Scheduled,
+                changed: vec![],
+                before: None,
+                after: Some(state(b"a")),
+            };
+            store.insert_event(&format!("id{i}"), 10, &ev).unwrap();
+        }
+        let history = |dir: &str| {
+            let f = HistoryFilter { path: Some(PathBuf::from(dir)), ..Default::default() };
+            store.history(&f).unwrap().len()
+        };
+        assert_eq!(history("/"), paths.len());
+        assert_eq!(history("/tmp/x/"), 3);
+        assert_eq!(history("/tmp/x"), 3);
     }
 
     #[test]
