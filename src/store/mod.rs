@@ -40,7 +40,7 @@ pub enum StoreError {
     TooOld { found: i64, supported: i64 },
     #[error("not a fimvt database (schema version {user_version})")]
     NotOurs { user_version: i64 },
-    #[error("migration {name} failed: {source}")]
+    #[error("migration {name} failed")]
     Migration { name: &'static str, source: rusqlite::Error },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
