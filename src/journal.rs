@@ -19,12 +19,14 @@ const BATCH_OPS: usize = 20_000;
 /// ...and at least this often, so a long scan keeps its progress.
 const BATCH_TIME: Duration = Duration::from_secs(1);
 
-/// Recording failed: the batch is to be rolled back (`Journal::recover`).
+/// Recording failed: the batch is to be rolled back (`Journal::recover`). The
+/// cause is the error's source: print it with `textutil::Chain` or anyhow's
+/// `{:#}` to see the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    #[error("database: {0}")]
+    #[error("database")]
     Store(#[from] StoreError),
-    #[error("writing alerts: {0}")]
+    #[error("writing alerts")]
     Alerts(#[source] std::io::Error),
 }
 
@@ -137,6 +139,44 @@ mod tests {
     use crate::alert::Identity;
     use crate::fim::tests::state;
     use crate::fim::{EventKind, FimEvent, ScanMode};
+    use crate::store::StoreError;
+
+    /// `{:#}` (how main prints errors) and `Chain` (how they are logged) give
+    /// each cause once, after the context of each layer.
+    fn printed_once(err: RecordError, context: &str, cause: &str) {
+        let logged = crate::textutil::Chain(&err).to_string();
+        let shown = format!("{:#}", anyhow::Error::from(err));
+        assert_eq!(logged, shown);
+        assert_eq!(shown.matches(cause).count(), 1, "{shown}");
+        // What follows is the cause's own cause, if any (SQLite's error code).
+        assert!(shown.starts_with(&format!("{context}: {cause}")), "{shown}");
+    }
+
+    #[test]
+    fn error_chains_print_each_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // A database that claims a schema it does not have: the next migration fails.
+        let db = dir.path().join("fimvt.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.pragma_update(None, "user_version", crate::store::schema_version() - 1).unwrap();
+        drop(conn);
+        let err = Store::open(&db).err().expect("the migration cannot run");
+        let StoreError::Migration { name, source } = &err else { panic!("{err}") };
+        let (name, sqlite) = (name.to_string(), source.to_string());
+        assert!(sqlite.contains("no such table"), "{sqlite}");
+        printed_once(err.into(), &format!("database: migration {name} failed"), &sqlite);
+
+        let store = Store::open(&dir.path().join("other.db")).unwrap();
+        store.begin().unwrap();
+        let err = store.begin().unwrap_err();
+        let sqlite = err.to_string();
+        assert!(sqlite.contains("within a transaction"), "{sqlite}");
+        printed_once(err.into(), "database", &sqlite);
+
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let cause = full.to_string();
+        printed_once(RecordError::Alerts(full), "writing alerts", &cause);
+    }
 
     #[test]
     fn an_alert_is_durable_before_its_commit_and_a_failed_batch_leaves_neither() {

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use chrono::{Local, TimeZone};
 use serde_json::{Value, json};
 
@@ -37,7 +38,7 @@ pub fn open(cfg: &Config) -> anyhow::Result<Store> {
     if !db.exists() {
         anyhow::bail!("no database at {}: run `fimvt run` or `fimvt scan` first", db.display());
     }
-    Store::open_readonly(&db).map_err(|e| anyhow::anyhow!("database {}: {e}", db.display()))
+    Store::open_readonly(&db).with_context(|| format!("database {}", db.display()))
 }
 
 /// `--since`: a duration back from now (`2h`, `30m`, `7d`) or a local date or

@@ -73,6 +73,22 @@ pub fn shorten_for_log(escaped: &str) -> String {
     format!("{head} [...] {tail}")
 }
 
+/// An error with its causes, one after the other: "what failed: why: why that",
+/// as anyhow's `{:#}` prints them, for errors logged rather than returned.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ use crate::journal::RecordError;
 use crate::presence;
 use crate::record::Recorder;
 use crate::scan::ScanOptions;
-use crate::textutil::escape_path;
+use crate::textutil::{Chain, escape_path};
 use crate::virustotal::ledger::Ledger;
 use crate::virustotal::worker::{Link, VtMsg};
 
@@ -182,11 +182,12 @@ impl WriterThread {
                 // A full disk, say. Undo the batch whole; what it recorded is found
                 // again by a full scan once writing works, so nothing is lost.
                 tracing::error!(
-                    "cannot record changes: {e}; the database and alert files are left as they were, \
-                     and a full scan will report what was missed once writing works again"
+                    "cannot record changes: {}; the database and alert files are left as they were, \
+                     and a full scan will report what was missed once writing works again",
+                    Chain(e)
                 );
                 if let Err(e) = self.rec.recover() {
-                    tracing::error!("cannot repair the alert files yet: {e}");
+                    tracing::error!("cannot repair the alert files yet: {}", Chain(&e));
                 }
                 // The alerts the ledger's flags stand for were rolled back too.
                 if let (Some((ledger, _)), Some(flags)) = (&mut self.vt, ledger_before) {

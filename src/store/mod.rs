@@ -32,9 +32,15 @@ pub enum StoreError {
          it was written by a newer fimvt; upgrade fimvt or point data_dir elsewhere"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error(
+        "the database has schema version {found}, older than this fimvt's {supported}: it was written by \
+         an older fimvt, and this one upgrades it when `fimvt run` or `fimvt scan` opens it; restart the \
+         daemon with this fimvt"
+    )]
+    TooOld { found: i64, supported: i64 },
     #[error("not a fimvt database (schema version {user_version})")]
     NotOurs { user_version: i64 },
-    #[error("migration {name} failed: {source}")]
+    #[error("migration {name} failed")]
     Migration { name: &'static str, source: rusqlite::Error },
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
@@ -57,10 +63,15 @@ impl ToSql for SqlPath<'_> {
 
 /// The key ranges holding `dir`'s descendants, as index range scans: `[dir/,
 /// dir0)` ('0' follows '/'), once among TEXT paths (when `dir` is UTF-8) and
-/// once among BLOB paths (names below it that are not UTF-8).
+/// once among BLOB paths (names below it that are not UTF-8). `dir` is taken
+/// without its trailing slashes, so `/` is `["/", "0")`, every absolute path, and
+/// `/tmp/x/` is `/tmp/x`.
 pub(crate) fn subtree_ranges(dir: &Path) -> Vec<(rusqlite::types::Value, rusqlite::types::Value)> {
     use rusqlite::types::Value;
-    let b = dir.as_os_str().as_bytes();
+    let mut b = dir.as_os_str().as_bytes();
+    while let [rest @ .., b'/'] = b {
+        b = rest;
+    }
     let (lo, hi) = ([b, b"/"].concat(), [b, b"0"].concat());
     let mut ranges = vec![(Value::Blob(lo.clone()), Value::Blob(hi.clone()))];
     if let (Ok(lo), Ok(hi)) = (String::from_utf8(lo), String::from_utf8(hi)) {
@@ -156,10 +167,13 @@ impl Store {
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version != schema_version() {
-            return Err(StoreError::TooNew { found: version, supported: schema_version() });
+        let supported = schema_version();
+        match version {
+            v if v < 0 => Err(StoreError::NotOurs { user_version: v }),
+            v if v < supported => Err(StoreError::TooOld { found: v, supported }),
+            v if v > supported => Err(StoreError::TooNew { found: v, supported }),
+            _ => Ok(Store { conn, path: path.to_path_buf() }),
         }
-        Ok(Store { conn, path: path.to_path_buf() })
     }
 
     /// Leaves WAL checkpoints to [`Store::checkpoint`] on another connection, so
@@ -414,6 +428,35 @@ mod tests {
     }
 
     #[test]
+    fn open_existing_says_whether_the_database_is_older_or_newer() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(DB_FILE);
+        let older = schema_version() - 1;
+        let conn = Connection::open(&path).unwrap();
+        for (_, sql) in &migrate::MIGRATIONS[..older as usize] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", older).unwrap();
+        drop(conn);
+
+        let err = Store::open_existing(&path).err().expect("an older schema must be refused");
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::TooOld { .. }), "{msg}");
+        assert!(msg.contains("older fimvt") && msg.contains("`fimvt run`"), "{msg}");
+        assert!(!msg.contains("newer"), "{msg}");
+        // The way out it names works: `fimvt run` and `fimvt scan` open with Store::open.
+        drop(Store::open(&path).unwrap());
+        Store::open_existing(&path).unwrap();
+
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", schema_version() + 1).unwrap();
+        let err = Store::open_existing(&path).err().expect("a newer schema must be refused");
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{msg}");
+        assert!(msg.contains("newer fimvt") && msg.contains("upgrade fimvt"), "{msg}");
+        assert!(!msg.contains("older"), "{msg}");
+    }
+
+    #[test]
     fn an_older_database_is_upgraded_with_its_queued_lookups_in_place() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join(DB_FILE);
@@ -465,6 +508,53 @@ mod tests {
         under.sort();
         assert_eq!(under, vec![plain, odd]);
         assert!(store.paths_under(Path::new("/w/plain.txt")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_subtree_of_the_root_or_of_a_folder_with_a_trailing_slash_is_all_below_it() {
+        let (_d, store) = temp_store();
+        let paths: Vec<PathBuf> = ["/etc/passwd", "/tmp/x/a", "/tmp/x/deep/b", "/tmp/xy/c", "/top"]
+            .iter()
+            .map(PathBuf::from)
+            .chain([PathBuf::from(OsStr::from_bytes(b"/tmp/x/\xff"))])
+            .collect();
+        for p in &paths {
+            store.upsert_file(p, &state(b"a"), 1).unwrap();
+        }
+        let under = |dir: &str| {
+            let mut v = store.paths_under(Path::new(dir)).unwrap();
+            v.sort();
+            v
+        };
+        let mut all = paths.clone();
+        all.sort();
+        assert_eq!(under("/"), all);
+        assert_eq!(under("//"), all);
+        let x: Vec<PathBuf> = under("/tmp/x");
+        assert_eq!(x.len(), 3, "{x:?}");
+        assert!(x.iter().all(|p| p.starts_with("/tmp/x")), "{x:?}");
+        assert_eq!(under("/tmp/x/"), x);
+        assert_eq!(under("/tmp/x//"), x);
+
+        // history goes through the same ranges.
+        for (i, p) in paths.iter().enumerate() {
+            let ev = FimEvent {
+                path: p.clone(),
+                kind: EventKind::Added,
+                mode: crate::fim::ScanMode::Scheduled,
+                changed: vec![],
+                before: None,
+                after: Some(state(b"a")),
+            };
+            store.insert_event(&format!("id{i}"), 10, &ev).unwrap();
+        }
+        let history = |dir: &str| {
+            let f = HistoryFilter { path: Some(PathBuf::from(dir)), ..Default::default() };
+            store.history(&f).unwrap().len()
+        };
+        assert_eq!(history("/"), paths.len());
+        assert_eq!(history("/tmp/x/"), 3);
+        assert_eq!(history("/tmp/x"), 3);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct Client {
 pub enum ClientError {
     #[error("the API key is not a valid HTTP header value")]
     BadKeyFormat,
-    #[error("cannot build the HTTP client: {0}")]
+    #[error("cannot build the HTTP client")]
     Build(#[source] reqwest::Error),
 }
 

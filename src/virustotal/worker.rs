@@ -335,7 +335,7 @@ impl<F: Fn(VtMsg)> Worker<F> {
                 self.bad_key = false;
                 (self.out)(VtMsg::KeyChanged);
             }
-            Err(e) => tracing::error!("the new VirusTotal API key cannot be used: {e}"),
+            Err(e) => tracing::error!("the new VirusTotal API key cannot be used: {}", crate::textutil::Chain(&e)),
         }
     }
 }

@@ -4,6 +4,9 @@ mod cli;
 mod faults;
 mod fuzz;
 mod golden;
+// The seccomp filter there knows these two architectures.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod open;
 mod ops;
 mod realtime;
 mod scan;

@@ -257,3 +257,27 @@ fn lookup_asks_again_when_the_daemon_would_recheck_an_unknown_hash() {
     assert!(out.contains("source:    VirusTotal, now") && out.contains("3/63"), "{out}");
     assert_eq!(vt.asked(&sha), 2);
 }
+
+#[test]
+fn history_of_the_root_and_of_a_gone_folder_with_a_trailing_slash_lists_what_is_below() {
+    let t = Tree::new();
+    t.write("b.txt", b"two");
+    t.scan();
+    t.write("gone/a.txt", b"one");
+    t.write("gone/deeper/c.txt", b"three");
+    t.write("gone_too.txt", b"not in gone/");
+    t.scan();
+    std::fs::remove_dir_all(t.path("gone")).unwrap();
+
+    let (code, out, err) = run(&t, &["history", "/", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_lines(&out).len(), 3, "`history /` is everything:\n{out}");
+    // A folder no longer there is not canonicalized: its trailing slash stays.
+    let gone = format!("{}/", t.path("gone").display());
+    let (code, out, err) = run(&t, &["history", &gone, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let mut paths: Vec<String> = json_lines(&out).iter().map(|r| r["path"].as_str().unwrap().to_string()).collect();
+    paths.sort();
+    let want = [t.path("gone/a.txt"), t.path("gone/deeper/c.txt")].map(|p| p.to_str().unwrap().to_string());
+    assert_eq!(paths, want, "{out}");
+}
