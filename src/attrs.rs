@@ -7,54 +7,7 @@ use std::ffi::CStr;
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 
-use crate::hash::Digests;
-
-/// Everything recorded about one file at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileState {
-    pub size: u64,
-    /// Full `st_mode`, file type bits included (`printf('%o', mode)` gives `100644`).
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub uname: String,
-    pub gname: String,
-    /// Modification time, Unix seconds.
-    pub mtime: i64,
-    pub inode: u64,
-    /// `None` when hashing was skipped (file larger than `max_file_size`).
-    pub digests: Option<Digests>,
-    /// Nanosecond mtime and ctime: not alerted on, only used to skip re-reading.
-    pub mtime_ns: i64,
-    pub ctime_ns: i64,
-}
-
-/// The stat fields that decide whether a file needs re-reading. A file's owner can
-/// set mtime back with `touch -d`, but not ctime, so a content change always shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatKey {
-    pub size: u64,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub inode: u64,
-    pub mtime_ns: i64,
-    pub ctime_ns: i64,
-}
-
-impl StatKey {
-    pub fn of(md: &Metadata) -> StatKey {
-        StatKey {
-            size: md.size(),
-            mode: md.mode(),
-            uid: md.uid(),
-            gid: md.gid(),
-            inode: md.ino(),
-            mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
-            ctime_ns: md.ctime().saturating_mul(1_000_000_000).saturating_add(md.ctime_nsec()),
-        }
-    }
-}
+use crate::model::{Digests, FileState, StatKey};
 
 impl FileState {
     /// Builds the state from `fstat` of the opened file; names come from `names`.

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::attrs::FileState;
+use crate::model::FileState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {

@@ -21,7 +21,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::attrs::StatKey;
+use crate::model::{Digests, StatKey};
 
 /// Read buffer per hashing thread: large reads mean few syscalls.
 pub const READ_BUF: usize = 1 << 20;
@@ -29,14 +29,6 @@ pub const READ_BUF: usize = 1 << 20;
 const FEED: usize = 64 << 10;
 /// How many times a file that changes while it is read is read again.
 const MAX_ATTEMPTS: usize = 4;
-
-/// Hex digests of one file's content.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digests {
-    pub md5: String,
-    pub sha1: String,
-    pub sha256: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {

@@ -10,10 +10,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::alert::AlertSink;
-use crate::attrs::{FileState, NameCache};
+use crate::attrs::NameCache;
 use crate::clock::unix_now;
 use crate::fim::{Attr, EventKind, FimEvent, ScanMode, changed_attributes};
 use crate::journal::{Journal, RecordError};
+use crate::model::FileState;
 use crate::model::VtSource;
 use crate::store::Store;
 use crate::virustotal::{self, PRIORITY_BASELINE, Policy};

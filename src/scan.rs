@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::attrs::{FileState, StatKey};
 use crate::clock::{unix_now, unix_now_ns};
 use crate::config::{Config, PathClass, Rehash};
 use crate::fim::{EventKind, ScanMode};
 use crate::hash::{READ_BUF, ReadResult, hash_file};
 use crate::journal::RecordError;
+use crate::model::{FileState, StatKey};
 use crate::presence;
 use crate::progress::Progress;
 use crate::record::Recorder;

@@ -10,9 +10,9 @@ use std::fmt::Write as _;
 
 use super::vt::{VtAlert, dotted_lines, python_json};
 use super::{Identity, Rule, fim_rule};
-use crate::attrs::FileState;
 use crate::fim::{Attr, EventKind, FimEvent};
-use crate::hash::Digests;
+use crate::model::Digests;
+use crate::model::FileState;
 use crate::textutil::{escape_bytes, escape_path, json_path, shorten_for_log};
 
 /// What every alert header needs besides the event itself.

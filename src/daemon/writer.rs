@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
 
 use super::Control;
-use crate::attrs::FileState;
 use crate::config::Config;
 use crate::fim::ScanMode;
 use crate::hash::ReadResult;
 use crate::journal::RecordError;
+use crate::model::FileState;
 use crate::presence;
 use crate::record::Recorder;
 use crate::scan::ScanOptions;

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, ToSql, params};
 
-use crate::attrs::{FileState, StatKey};
 use crate::fim::{EventKind, FimEvent};
-use crate::hash::Digests;
+use crate::model::Digests;
+use crate::model::{FileState, StatKey};
 
 pub use migrate::{MIGRATIONS, latest as schema_version};
 pub use query::{FileVerdict, HistoryFilter, HistoryRow, LastScan};

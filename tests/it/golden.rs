@@ -4,9 +4,9 @@
 use chrono::{FixedOffset, TimeZone};
 use fimvt::alert::Identity;
 use fimvt::alert::format::{Header, fim_json, fim_log};
-use fimvt::attrs::FileState;
 use fimvt::fim::{EventKind, FimEvent, ScanMode, changed_attributes};
-use fimvt::hash::Digests;
+use fimvt::model::Digests;
+use fimvt::model::FileState;
 
 fn identity() -> Identity {
     Identity { hostname: "PC".into(), agent_id: "000".into(), agent_name: "PC".into() }
