@@ -1,6 +1,7 @@
-//! File attributes as Wazuh's `check_all` records them (size, permissions, owner,
-//! group, mtime, inode), plus the stat fields fimvt uses to decide whether a file
-//! must be re-read (nanosecond mtime and ctime). Also resolves uid/gid to names.
+//! File attributes from `fstat`: a `FileState` as Wazuh's `check_all` records it
+//! (size, permissions, owner, group, mtime, inode) plus the nanosecond stamps
+//! fimvt uses to decide whether a file must be re-read; permission text; uid/gid
+//! to names, cached.
 
 use std::collections::HashMap;
 use std::ffi::CStr;
