@@ -117,6 +117,17 @@ pub fn fimvt(args: &[&str]) -> Output {
         .expect("run fimvt")
 }
 
+/// The path of a system tool: on PATH, else in /usr/sbin or /sbin, where Debian
+/// keeps administration tools (logrotate, say) out of a normal user's PATH.
+pub fn system_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH, in /usr/sbin or in /sbin: install it (see .ci/run)"))
+}
+
 /// Runs an independent tool (`sha256sum`, `md5sum`, `sha1sum`) on a file.
 pub fn external_digest(tool: &str, path: &Path) -> String {
     let out = Command::new(tool).arg(path).output().unwrap();
