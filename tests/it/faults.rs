@@ -6,7 +6,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{Tree, is_root};
+use crate::util::{Tmpfs, Tree, in_mount_namespace, is_root};
 
 #[test]
 fn odd_names_are_recorded_and_every_alert_stays_whole() {
@@ -109,39 +109,13 @@ fn a_symlink_planted_among_fimvts_files_is_never_written_through() {
 
 #[test]
 fn a_monitored_folder_that_is_a_mount_point_is_scanned() {
-    if !is_root() {
-        eprintln!("skipped: mounting needs root");
-        return;
-    }
-    let t = Tree::new();
-    assert!(
-        std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(t.root())
-            .status()
-            .unwrap()
-            .success()
-    );
-    let root = t.root();
-    let _umount = scopeguard(move || {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&root).status();
+    in_mount_namespace("faults::a_monitored_folder_that_is_a_mount_point_is_scanned", || {
+        let t = Tree::new();
+        let _tmpfs = Tmpfs::mount(&t.root(), "size=4m");
+        t.write("on-tmpfs.txt", b"1");
+        let summary = t.scan();
+        assert!(summary.contains(": 1 files"), "{summary}");
     });
-    t.write("on-tmpfs.txt", b"1");
-    let summary = t.scan();
-    assert!(summary.contains(": 1 files"), "{summary}");
-}
-
-/// Runs `f` when dropped.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Test helpers: a temporary monitored tree with its own config and data folder,
-//! a runner for the built `fimvt` binary, and readers for its outputs.
+//! a runner for the built `fimvt` binary, readers for its outputs, and a user and
+//! mount namespace to mount file systems in without root.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -126,6 +127,66 @@ pub fn system_tool(name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{name} is not on PATH, in /usr/sbin or in /sbin: install it (see .ci/run)"))
+}
+
+/// Runs `body` as root of a user and mount namespace of its own, where it can
+/// mount file systems without being root: the test binary runs itself again
+/// under `unshare --user --map-root-user --mount` with only the test `name`
+/// (its path as `cargo test` lists it) selected, and `body` runs there. What
+/// `body` starts (a daemon, `mount`) runs there too and sees the same mounts;
+/// they vanish when it exits. Root takes the same path.
+pub fn in_mount_namespace(name: &str, body: impl FnOnce()) {
+    const INSIDE: &str = "FIMVT_TEST_IN_MOUNT_NAMESPACE";
+    if std::env::var_os(INSIDE).is_some_and(|n| n == name) {
+        body();
+    } else {
+        let out = Command::new(system_tool("unshare"))
+            .args(["--user", "--map-root-user", "--mount"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1"])
+            .env(INSIDE, name)
+            .output()
+            .expect("run the test through unshare (util-linux)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "{name} run again in a user and mount namespace (`unshare --user --map-root-user --mount`, which \
+             needs unprivileged user namespaces) did not pass as the one test of that name: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A tmpfs mounted for a test (inside `in_mount_namespace`); unmounted when
+/// dropped, so the test's temporary folder can be removed.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs with `options` (`size=1m,mode=0750`) on the folder `at`.
+    pub fn mount(at: &Path, options: &str) -> Tmpfs {
+        let status = Command::new(system_tool("mount")).args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).status();
+        assert!(status.as_ref().is_ok_and(|s| s.success()), "mount a tmpfs on {}: {status:?}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+
+    /// Gives the mounted tmpfs a new size, keeping what it holds.
+    pub fn resize(&self, size: &str) {
+        // The source is named: without it mount(8) would add the options it reads
+        // in /proc/self/mountinfo, whose uid= and gid= a user namespace cannot map.
+        let status = Command::new(system_tool("mount"))
+            .args(["-o", &format!("remount,size={size}"), "tmpfs"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "resize the tmpfs on {}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new(system_tool("umount")).arg("-l").arg(&self.0).status();
+    }
 }
 
 /// Runs an independent tool (`sha256sum`, `md5sum`, `sha1sum`) on a file.
