@@ -6,7 +6,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{Tmpfs, Tree, in_mount_namespace, is_root};
+use crate::util::{Tmpfs, Tree, fimvt_unprivileged, in_mount_namespace, is_root};
 
 #[test]
 fn odd_names_are_recorded_and_every_alert_stays_whole() {
@@ -69,25 +69,14 @@ fn an_unreadable_folder_is_reported_but_its_files_are_not_called_deleted() {
     let t = Tree::new();
     t.write("open/a", b"1");
     t.write("locked/b", b"2");
-    let run_as_nobody = |t: &Tree| {
-        let cmd = std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_fimvt"), "scan", "--config"])
-            .arg(t.config())
-            .output()
-            .unwrap();
-        (String::from_utf8_lossy(&cmd.stdout).into_owned(), String::from_utf8_lossy(&cmd.stderr).into_owned())
+    let scan = |t: &Tree| {
+        let out = fimvt_unprivileged(&["scan", "--config", t.config().to_str().unwrap()]);
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    if !is_root() {
-        eprintln!("skipped: needs root to act as another user");
-        return;
-    }
-    assert!(
-        std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(t.dir.path()).status().unwrap().success()
-    );
-    let (out, err) = run_as_nobody(&t);
+    let (out, err) = scan(&t);
     assert!(out.contains(": 2 files"), "{out}{err}");
     std::fs::set_permissions(t.path("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
-    let (out, err) = run_as_nobody(&t);
+    let (out, err) = scan(&t);
     assert!(out.contains("0 deleted") && out.contains("1 errors"), "{out}{err}");
     assert!(err.contains("locked") && err.contains("keeping its last state"), "{err}");
     std::fs::set_permissions(t.path("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::util::{Tree, external_digest, is_root};
+use crate::util::{Tree, external_digest, fimvt_unprivileged, is_root};
 
 /// The alerts.json lines for `path`, by event.
 fn events_for<'a>(alerts: &'a [Value], path: &str) -> Vec<&'a Value> {
@@ -299,20 +299,7 @@ fn unreadable_file_is_reported_and_the_scan_goes_on() {
     t.write("ok", b"fine");
     let locked = t.write("locked", b"secret");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let config = t.config();
-    let out = if is_root() {
-        // Root reads mode-000 files: run fimvt as `nobody`, owning the tree.
-        let status =
-            std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(t.dir.path()).status().unwrap();
-        assert!(status.success());
-        std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_fimvt"), "scan", "--config"])
-            .arg(&config)
-            .output()
-            .expect("setpriv (util-linux) runs fimvt as nobody")
-    } else {
-        t.fimvt(&["scan", "--config", config.to_str().unwrap()])
-    };
+    let out = fimvt_unprivileged(&["scan", "--config", t.config().to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}{stderr}");

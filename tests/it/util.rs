@@ -1,6 +1,7 @@
 //! Test helpers: a temporary monitored tree with its own config and data folder,
-//! a runner for the built `fimvt` binary, readers for its outputs, and a user and
-//! mount namespace to mount file systems in without root.
+//! a runner for the built `fimvt` binary, readers for its outputs, and the ways
+//! to get privileges without root (a user and mount namespace) or to lose them
+//! (a user namespace mapping no one).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -116,6 +117,21 @@ pub fn fimvt(args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .output()
         .expect("run fimvt")
+}
+
+/// `fimvt` with no privilege over the test's files, whoever runs the tests: in a
+/// user namespace of its own that maps no user, it keeps its uid for the
+/// permission checks but no capability (not even root's) applies to files
+/// outside, so a mode-000 file or folder is as unreadable to it as to any user.
+pub fn fimvt_unprivileged(args: &[&str]) -> Output {
+    Command::new(system_tool("unshare"))
+        .arg("--user")
+        .arg(env!("CARGO_BIN_EXE_fimvt"))
+        .args(args)
+        .env_remove("FIMVT_VT_API_KEY")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run fimvt through unshare (util-linux)")
 }
 
 /// The path of a system tool: on PATH, else in /usr/sbin or /sbin, where Debian
