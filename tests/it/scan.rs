@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::util::{Tree, external_digest, fimvt_unprivileged, is_root};
+use crate::util::{Tree, external_digest, fimvt_unprivileged};
 
 /// The alerts.json lines for `path`, by event.
 fn events_for<'a>(alerts: &'a [Value], path: &str) -> Vec<&'a Value> {
@@ -160,28 +160,6 @@ fn add_modify_chmod_delete_raise_the_exact_alerts() {
     let summary = t.scan();
     assert!(summary.contains("0 added, 0 modified, 0 deleted"), "{summary}");
     assert_eq!(t.alerts_json().len(), 4);
-}
-
-#[test]
-fn owner_change_is_reported_when_running_as_root() {
-    if !is_root() {
-        eprintln!("skipped: changing a file's owner needs root");
-        return;
-    }
-    let t = Tree::new();
-    let f = t.write("owned", b"x");
-    t.scan();
-    std::os::unix::fs::chown(&f, Some(4242), Some(4343)).unwrap();
-    t.scan();
-    let alerts = t.alerts_json();
-    assert_eq!(alerts.len(), 1);
-    let s = &alerts[0]["syscheck"];
-    assert_eq!(s["uid_before"], "0");
-    assert_eq!(s["uid_after"], "4242");
-    assert_eq!(s["gid_after"], "4343");
-    let changed = s["changed_attributes"].as_array().unwrap();
-    assert!(changed.contains(&"uid".into()) && changed.contains(&"gid".into()), "{changed:?}");
-    assert!(t.alerts_log().contains("Ownership was '0', now it is '4242'\n"));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Test helpers: a temporary monitored tree with its own config and data folder,
 //! a runner for the built `fimvt` binary, readers for its outputs, and the ways
 //! to get privileges without root (a user and mount namespace) or to lose them
-//! (a user namespace mapping no one).
+//! (a user namespace mapping no one). Shared by both test binaries: `tests/it` and
+//! the root-only `tests/root`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -210,11 +211,6 @@ pub fn external_digest(tool: &str, path: &Path) -> String {
     let out = Command::new(tool).arg(path).output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Polls `cond` every 10 ms until it holds; panics with `what` after `secs`.
