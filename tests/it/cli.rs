@@ -99,14 +99,20 @@ fn created_files_are_not_world_readable() {
 
 #[test]
 fn the_sample_ossec_conf_runs_and_names_what_it_does_not_use() {
-    // The seed's folder. CI runs as root and creates it; elsewhere it must exist.
-    let folder = std::path::Path::new("/media/user/software");
-    std::fs::create_dir_all(folder).expect("create /media/user/software (run the tests as root, as CI does)");
-    let sample = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-config/ossec.conf");
+    // The shipped sample, its one folder (the seed's /media/user/software) moved
+    // into a temporary folder, which a normal user can create.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = std::fs::canonicalize(dir.path()).unwrap().join("software");
+    std::fs::create_dir(&folder).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/sample-config/ossec.conf")).unwrap();
+    assert!(text.contains(">/media/user/software</directories>"), "{text}");
+    let sample = dir.path().join("ossec.conf");
+    std::fs::write(&sample, text.replace("/media/user/software", folder.to_str().unwrap())).unwrap();
+    let sample = sample.to_str().unwrap();
     let out = fimvt(&["check-config", "--config", sample]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("path = \"/media/user/software\"\nrealtime = true"), "{stdout}");
+    assert!(stdout.contains(&format!("path = \"{}\"\nrealtime = true", folder.display())), "{stdout}");
     assert!(stdout.contains("frequency = \"12h\""), "{stdout}");
     assert!(stdout.contains("ignore_regex = [\"\\\\.part$|\\\\.crdownload$\"]"), "{stdout}");
     assert!(stdout.contains("enabled = true") && !stdout.contains("API_KEY"), "{stdout}");

@@ -1,12 +1,13 @@
-//! Hostile and broken file systems: odd names, huge sparse files, device nodes and
-//! sockets, unreadable folders, a planted symlink among fimvt's own files, and a
-//! monitored folder that is a mount point. fimvt records what it should, skips
-//! what it must, never hangs, and never writes outside its data folder.
+//! Hostile and broken file systems: odd names, huge sparse files, sockets,
+//! unreadable folders, a planted symlink among fimvt's own files, and a monitored
+//! folder that is a mount point (device nodes, which only root can make, are in
+//! tests/root). fimvt records what it should, skips what it must, never hangs,
+//! and never writes outside its data folder.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{Tree, is_root};
+use crate::util::{Tmpfs, Tree, fimvt_unprivileged, in_mount_namespace};
 
 #[test]
 fn odd_names_are_recorded_and_every_alert_stays_whole() {
@@ -51,15 +52,10 @@ fn a_4_gib_sparse_file_over_max_file_size_is_recorded_without_reading_it() {
 }
 
 #[test]
-fn sockets_and_device_nodes_are_skipped_without_hanging() {
+fn a_socket_is_skipped_without_hanging() {
     let t = Tree::new();
     t.write("plain", b"1");
     let _sock = std::os::unix::net::UnixListener::bind(t.path("a.sock")).unwrap();
-    if is_root() {
-        let dev = std::ffi::CString::new(t.path("zero").as_os_str().as_bytes()).unwrap();
-        // SAFETY: valid path; char device 1:5 is /dev/zero, endless if ever read.
-        assert_eq!(unsafe { libc::mknod(dev.as_ptr(), libc::S_IFCHR | 0o644, libc::makedev(1, 5)) }, 0);
-    }
     let summary = t.scan();
     assert!(summary.contains(": 1 files"), "{summary}");
 }
@@ -69,25 +65,14 @@ fn an_unreadable_folder_is_reported_but_its_files_are_not_called_deleted() {
     let t = Tree::new();
     t.write("open/a", b"1");
     t.write("locked/b", b"2");
-    let run_as_nobody = |t: &Tree| {
-        let cmd = std::process::Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_fimvt"), "scan", "--config"])
-            .arg(t.config())
-            .output()
-            .unwrap();
-        (String::from_utf8_lossy(&cmd.stdout).into_owned(), String::from_utf8_lossy(&cmd.stderr).into_owned())
+    let scan = |t: &Tree| {
+        let out = fimvt_unprivileged(&["scan", "--config", t.config().to_str().unwrap()]);
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
-    if !is_root() {
-        eprintln!("skipped: needs root to act as another user");
-        return;
-    }
-    assert!(
-        std::process::Command::new("chown").args(["-R", "65534:65534"]).arg(t.dir.path()).status().unwrap().success()
-    );
-    let (out, err) = run_as_nobody(&t);
+    let (out, err) = scan(&t);
     assert!(out.contains(": 2 files"), "{out}{err}");
     std::fs::set_permissions(t.path("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
-    let (out, err) = run_as_nobody(&t);
+    let (out, err) = scan(&t);
     assert!(out.contains("0 deleted") && out.contains("1 errors"), "{out}{err}");
     assert!(err.contains("locked") && err.contains("keeping its last state"), "{err}");
     std::fs::set_permissions(t.path("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -109,39 +94,13 @@ fn a_symlink_planted_among_fimvts_files_is_never_written_through() {
 
 #[test]
 fn a_monitored_folder_that_is_a_mount_point_is_scanned() {
-    if !is_root() {
-        eprintln!("skipped: mounting needs root");
-        return;
-    }
-    let t = Tree::new();
-    assert!(
-        std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(t.root())
-            .status()
-            .unwrap()
-            .success()
-    );
-    let root = t.root();
-    let _umount = scopeguard(move || {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&root).status();
+    in_mount_namespace("faults::a_monitored_folder_that_is_a_mount_point_is_scanned", || {
+        let t = Tree::new();
+        let _tmpfs = Tmpfs::mount(&t.root(), "size=4m");
+        t.write("on-tmpfs.txt", b"1");
+        let summary = t.scan();
+        assert!(summary.contains(": 1 files"), "{summary}");
     });
-    t.write("on-tmpfs.txt", b"1");
-    let summary = t.scan();
-    assert!(summary.contains(": 1 files"), "{summary}");
-}
-
-/// Runs `f` when dropped.
-fn scopeguard(f: impl FnOnce()) -> impl Drop {
-    struct Guard<F: FnOnce()>(Option<F>);
-    impl<F: FnOnce()> Drop for Guard<F> {
-        fn drop(&mut self) {
-            if let Some(f) = self.0.take() {
-                f();
-            }
-        }
-    }
-    Guard(Some(f))
 }
 
 #[test]

@@ -91,10 +91,10 @@ fn verdicts_status_and_lookup_with_the_daemon_running_and_stopped() {
     let d = Daemon::start(&t);
     let bad = t.write("bad.exe", b"evil bytes");
     let good = t.write("good.exe", b"good bytes");
-    wait_until(30, "two verdicts", || t.alerts_json().iter().filter(|a| a["location"] == "virustotal").count() >= 2);
-    // An alert is written before the commit that records it: wait for the commit.
-    wait_until(30, "two verdicts recorded", || {
-        json_lines(&run(&t, &["verdicts", "--json"]).1).iter().filter(|r| !r["verdict"].is_null()).count() == 2
+    // An alert is written before its verdict is committed: wait for both.
+    wait_until(30, "two verdicts alerted and recorded", || {
+        let recorded: i64 = t.db().query_row("SELECT count(*) FROM vt_verdicts", [], |r| r.get(0)).unwrap();
+        recorded == 2 && t.alerts_json().iter().filter(|a| a["location"] == "virustotal").count() >= 2
     });
 
     let (code, out, _) = run(&t, &["status", "--json"]);

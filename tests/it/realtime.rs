@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::util::{Daemon, Tree, external_digest, wait_until};
+use crate::util::{Daemon, Tmpfs, Tree, external_digest, in_mount_namespace, wait_until};
 
 /// A tree whose realtime settle time is short, to keep the tests quick.
 fn tree(extra: &str) -> Tree {
@@ -437,102 +437,86 @@ fn kill_9_in_the_middle_of_a_burst_loses_nothing() {
     }
 }
 
-/// Unmounts a test's tmpfs whatever happens.
-struct Mount(std::path::PathBuf);
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_is_said_clearly_and_caught_up_once_space_is_back() {
-    // The data folder on a 1 MiB tmpfs (CI runs as root and can mount one).
-    let t = tree("");
-    let data = t.dir.path().join("var");
-    std::fs::create_dir_all(&data).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=0750", "tmpfs"])
-        .arg(&data)
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "mounting a tmpfs needs root, as in CI");
-    let _umount = Mount(data.clone());
-    let d = Daemon::start(&t);
-    for i in 0..600 {
-        t.write(
-            &format!("full/{}/a-rather-long-file-name-to-fill-the-disk-sooner-{i:04}.bin", i % 6),
-            format!("{i}").as_bytes(),
-        );
-    }
-    d.wait_log(60, "cannot record changes");
-    let log = d.log();
-    assert!(log.contains("disk is full") || log.contains("No space left on device"), "{log}");
-    // Space is back: the next retry's scan reports everything that was missed.
-    let status = std::process::Command::new("mount").args(["-o", "remount,size=64m"]).arg(&data).status().unwrap();
-    assert!(status.success());
-    wait_until(60, "600 files recorded", || {
-        let seen: std::collections::HashSet<String> = t
-            .alerts_json()
-            .iter()
-            .filter(|a| a["rule"]["id"] == "554")
-            .map(|a| a["syscheck"]["path"].as_str().unwrap().to_string())
-            .collect();
-        seen.len() == 600
+    // The data folder on a 1 MiB tmpfs, in a mount namespace of the test's own.
+    in_mount_namespace("realtime::a_full_disk_is_said_clearly_and_caught_up_once_space_is_back", || {
+        let t = tree("");
+        let data = t.dir.path().join("var");
+        std::fs::create_dir_all(&data).unwrap();
+        let tmpfs = Tmpfs::mount(&data, "size=1m,mode=0750");
+        let d = Daemon::start(&t);
+        for i in 0..600 {
+            t.write(
+                &format!("full/{}/a-rather-long-file-name-to-fill-the-disk-sooner-{i:04}.bin", i % 6),
+                format!("{i}").as_bytes(),
+            );
+        }
+        d.wait_log(60, "cannot record changes");
+        let log = d.log();
+        assert!(log.contains("disk is full") || log.contains("No space left on device"), "{log}");
+        // Space is back: the next retry's scan reports everything that was missed.
+        tmpfs.resize("64m");
+        wait_until(60, "600 files recorded", || {
+            let seen: std::collections::HashSet<String> = t
+                .alerts_json()
+                .iter()
+                .filter(|a| a["rule"]["id"] == "554")
+                .map(|a| a["syscheck"]["path"].as_str().unwrap().to_string())
+                .collect();
+            seen.len() == 600
+        });
+        d.stop();
+        let db = t.db();
+        let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok");
+        let n: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 600);
     });
-    d.stop();
-    let db = t.db();
-    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
-    assert_eq!(ok, "ok");
-    let n: i64 = db.query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
-    assert_eq!(n, 600);
 }
 
 #[test]
 fn a_full_disk_stops_virustotal_lookups_until_answers_can_be_recorded_again() {
     // Answers that cannot be recorded are rolled back and asked again later, so
     // asking on while the disk is full would only burn quota.
-    let clean = crate::vt_standin::Reply::Found { malicious: 0, suspicious: 0, undetected: 60, harmless: 0 };
-    let vt = crate::vt_standin::StandIn::start(crate::vt_standin::Reply::Slow(
-        std::time::Duration::from_millis(200),
-        Box::new(clean),
-    ));
-    let t = Tree::new();
-    t.write_config(&format!(
-        "[general]\ndata_dir = \"var\"\nhostname = \"testhost\"\n[[directories]]\npath = \"watched\"\n\
-         [realtime]\nsettle = \"100ms\"\n\
-         [virustotal]\nenabled = true\napi_key = \"k\"\nbase_url = \"{}\"\nrequests_per_minute = 100000\n\
-         daily_quota = 1000000\nconcurrency = 2\n",
-        vt.url()
-    ));
-    let data = t.dir.path().join("var");
-    std::fs::create_dir_all(&data).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m,mode=0750", "tmpfs"])
-        .arg(&data)
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "mounting a tmpfs needs root, as in CI");
-    let _umount = Mount(data.clone());
-    let d = Daemon::start(&t);
-    let files: Vec<_> = (0..40).map(|i| t.write(&format!("q{i}.bin"), format!("queued {i}").as_bytes())).collect();
-    let verdicts = || -> i64 { t.db().query_row("SELECT count(*) FROM vt_verdicts", [], |r| r.get(0)).unwrap() };
-    wait_until(30, "the first verdicts", || verdicts() >= 2);
-    // Fill the disk under the daemon.
-    let filler = data.join("filler");
-    {
-        let mut f = std::fs::File::create(&filler).unwrap();
-        while f.write_all(&[0u8; 64 << 10]).is_ok() {}
-    }
-    d.wait_log(30, "cannot record changes");
-    let at_failure = vt.requests().len();
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    let asked = vt.requests().len() - at_failure;
-    assert!(asked <= 2, "{asked} requests while nothing could be recorded (concurrency 2)");
-    std::fs::remove_file(&filler).unwrap();
-    wait_until(60, "every lookup answered and recorded", || verdicts() == files.len() as i64);
-    d.stop();
-    let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
-    assert_eq!(queued, 0);
+    in_mount_namespace("realtime::a_full_disk_stops_virustotal_lookups_until_answers_can_be_recorded_again", || {
+        let clean = crate::vt_standin::Reply::Found { malicious: 0, suspicious: 0, undetected: 60, harmless: 0 };
+        let vt = crate::vt_standin::StandIn::start(crate::vt_standin::Reply::Slow(
+            std::time::Duration::from_millis(200),
+            Box::new(clean),
+        ));
+        let t = Tree::new();
+        t.write_config(&format!(
+            "[general]\ndata_dir = \"var\"\nhostname = \"testhost\"\n[[directories]]\npath = \"watched\"\n\
+             [realtime]\nsettle = \"100ms\"\n\
+             [virustotal]\nenabled = true\napi_key = \"k\"\nbase_url = \"{}\"\nrequests_per_minute = 100000\n\
+             daily_quota = 1000000\nconcurrency = 2\n",
+            vt.url()
+        ));
+        let data = t.dir.path().join("var");
+        std::fs::create_dir_all(&data).unwrap();
+        let _tmpfs = Tmpfs::mount(&data, "size=4m,mode=0750");
+        let d = Daemon::start(&t);
+        let files: Vec<_> = (0..40).map(|i| t.write(&format!("q{i}.bin"), format!("queued {i}").as_bytes())).collect();
+        let verdicts = || -> i64 { t.db().query_row("SELECT count(*) FROM vt_verdicts", [], |r| r.get(0)).unwrap() };
+        wait_until(30, "the first verdicts", || verdicts() >= 2);
+        // Fill the disk under the daemon.
+        let filler = data.join("filler");
+        {
+            let mut f = std::fs::File::create(&filler).unwrap();
+            while f.write_all(&[0u8; 64 << 10]).is_ok() {}
+        }
+        d.wait_log(30, "cannot record changes");
+        let at_failure = vt.requests().len();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let asked = vt.requests().len() - at_failure;
+        assert!(asked <= 2, "{asked} requests while nothing could be recorded (concurrency 2)");
+        std::fs::remove_file(&filler).unwrap();
+        wait_until(60, "every lookup answered and recorded", || verdicts() == files.len() as i64);
+        d.stop();
+        let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
+        assert_eq!(queued, 0);
+    });
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! and keeps its hardening, and the shipped logrotate snippet really rotates a
 //! running daemon's alert files (SIGHUP makes it write to the new ones).
 
-use crate::util::{Daemon, Tree, wait_until};
+use crate::util::{Daemon, Tree, system_tool, wait_until};
 
 fn sample(name: &str) -> String {
     std::fs::read_to_string(format!("{}/sample-config/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -25,7 +25,7 @@ fn the_systemd_unit_verifies_and_is_hardened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fimvt.service");
     std::fs::write(&path, unit.replace("/usr/local/bin/fimvt", env!("CARGO_BIN_EXE_fimvt"))).unwrap();
-    let out = std::process::Command::new("systemd-analyze").arg("verify").arg(&path).output().expect("systemd-analyze");
+    let out = std::process::Command::new(system_tool("systemd-analyze")).arg("verify").arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -42,7 +42,7 @@ fn the_logrotate_snippet_rotates_a_running_daemon() {
         .replace("create 0640 root root", "create 0640");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fimvt"), conf).unwrap();
-    let out = std::process::Command::new("logrotate")
+    let out = std::process::Command::new(system_tool("logrotate"))
         .args(["--force", "--state"])
         .arg(dir.path().join("state"))
         .arg(dir.path().join("fimvt"))

@@ -1,5 +1,8 @@
 //! Test helpers: a temporary monitored tree with its own config and data folder,
-//! a runner for the built `fimvt` binary, and readers for its outputs.
+//! a runner for the built `fimvt` binary, readers for its outputs, and the ways
+//! to get privileges without root (a user and mount namespace) or to lose them
+//! (a user namespace mapping no one). Shared by both test binaries: `tests/it` and
+//! the root-only `tests/root`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -117,16 +120,97 @@ pub fn fimvt(args: &[&str]) -> Output {
         .expect("run fimvt")
 }
 
+/// `fimvt` with no privilege over the test's files, whoever runs the tests: in a
+/// user namespace of its own that maps no user, it keeps its uid for the
+/// permission checks but no capability (not even root's) applies to files
+/// outside, so a mode-000 file or folder is as unreadable to it as to any user.
+pub fn fimvt_unprivileged(args: &[&str]) -> Output {
+    Command::new(system_tool("unshare"))
+        .arg("--user")
+        .arg(env!("CARGO_BIN_EXE_fimvt"))
+        .args(args)
+        .env_remove("FIMVT_VT_API_KEY")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run fimvt through unshare (util-linux)")
+}
+
+/// The path of a system tool: on PATH, else in /usr/sbin or /sbin, where Debian
+/// keeps administration tools (logrotate, say) out of a normal user's PATH.
+pub fn system_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH, in /usr/sbin or in /sbin: install it (see .ci/run)"))
+}
+
+/// Runs `body` as root of a user and mount namespace of its own, where it can
+/// mount file systems without being root: the test binary runs itself again
+/// under `unshare --user --map-root-user --mount` with only the test `name`
+/// (its path as `cargo test` lists it) selected, and `body` runs there. What
+/// `body` starts (a daemon, `mount`) runs there too and sees the same mounts;
+/// they vanish when it exits. Root takes the same path.
+pub fn in_mount_namespace(name: &str, body: impl FnOnce()) {
+    const INSIDE: &str = "FIMVT_TEST_IN_MOUNT_NAMESPACE";
+    if std::env::var_os(INSIDE).is_some_and(|n| n == name) {
+        body();
+    } else {
+        let out = Command::new(system_tool("unshare"))
+            .args(["--user", "--map-root-user", "--mount"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1"])
+            .env(INSIDE, name)
+            .output()
+            .expect("run the test through unshare (util-linux)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "{name} run again in a user and mount namespace (`unshare --user --map-root-user --mount`, which \
+             needs unprivileged user namespaces) did not pass as the one test of that name: {}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A tmpfs mounted for a test (inside `in_mount_namespace`); unmounted when
+/// dropped, so the test's temporary folder can be removed.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs with `options` (`size=1m,mode=0750`) on the folder `at`.
+    pub fn mount(at: &Path, options: &str) -> Tmpfs {
+        let status = Command::new(system_tool("mount")).args(["-t", "tmpfs", "-o", options, "tmpfs"]).arg(at).status();
+        assert!(status.as_ref().is_ok_and(|s| s.success()), "mount a tmpfs on {}: {status:?}", at.display());
+        Tmpfs(at.to_path_buf())
+    }
+
+    /// Gives the mounted tmpfs a new size, keeping what it holds.
+    pub fn resize(&self, size: &str) {
+        // The source is named: without it mount(8) would add the options it reads
+        // in /proc/self/mountinfo, whose uid= and gid= a user namespace cannot map.
+        let status = Command::new(system_tool("mount"))
+            .args(["-o", &format!("remount,size={size}"), "tmpfs"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "resize the tmpfs on {}", self.0.display());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new(system_tool("umount")).arg("-l").arg(&self.0).status();
+    }
+}
+
 /// Runs an independent tool (`sha256sum`, `md5sum`, `sha1sum`) on a file.
 pub fn external_digest(tool: &str, path: &Path) -> String {
     let out = Command::new(tool).arg(path).output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Polls `cond` every 10 ms until it holds; panics with `what` after `secs`.
