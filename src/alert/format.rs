@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::fmt::Display;
 use std::fmt::Write as _;
 
-use super::vt::{VtAlert, dotted_lines, python_json};
+use super::vt::{VtAlert, decoded, dotted_lines, python_json};
 use super::{Identity, Rule, fim_rule};
 use crate::fim::{Attr, EventKind, FimEvent};
 use crate::model::Digests;
@@ -136,6 +136,8 @@ struct JsonRule<'a> {
     level: u32,
     description: &'a str,
     id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mitre: Option<JsonMitre>,
     firedtimes: u64,
     mail: bool,
     groups: Vec<&'a str>,
@@ -160,6 +162,7 @@ impl<'a> JsonRule<'a> {
             level: rule.level,
             description,
             id: rule.id.to_string(),
+            mitre: JsonMitre::new(rule),
             firedtimes,
             mail: rule.mail,
             groups: vec![],
@@ -189,6 +192,32 @@ impl<'a> JsonRule<'a> {
             }
         }
         r
+    }
+}
+
+/// `rule.mitre` as Wazuh's alert writer fills it: the ids, each tactic once, and
+/// the technique names.
+#[derive(Serialize)]
+struct JsonMitre {
+    id: Vec<&'static str>,
+    tactic: Vec<&'static str>,
+    technique: Vec<&'static str>,
+}
+
+impl JsonMitre {
+    fn new(rule: &Rule) -> Option<JsonMitre> {
+        if rule.mitre.is_empty() {
+            return None;
+        }
+        let mut m = JsonMitre { id: vec![], tactic: vec![], technique: vec![] };
+        for t in rule.mitre {
+            m.id.push(t.id);
+            m.technique.push(t.name);
+            if !m.tactic.contains(&t.tactic) {
+                m.tactic.push(t.tactic);
+            }
+        }
+        Some(m)
     }
 }
 
@@ -249,6 +278,8 @@ struct Syscheck<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     inode_before: Option<u64>,
     inode_after: u64,
+    /// Absent, not empty, when nothing changed (added, deleted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     changed_attributes: Vec<&'static str>,
     event: &'static str,
 }
@@ -260,12 +291,14 @@ struct JsonAlert<'a> {
     agent: JsonAgent<'a>,
     manager: JsonManager<'a>,
     id: &'a str,
-    full_log: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_log: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     syscheck: Option<Syscheck<'a>>,
+    decoder: JsonDecoder,
+    /// After `decoder`, where Wazuh's alert writer puts it.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<serde_json::Value>,
-    decoder: JsonDecoder,
     location: &'static str,
 }
 
@@ -320,23 +353,23 @@ where
         agent: JsonAgent { id: &h.identity.agent_id, name: &h.identity.agent_name },
         manager: JsonManager { name: &h.identity.hostname },
         id: h.id,
-        // Wazuh's JSON full_log has no trailing newline.
-        full_log: full_log.trim_end_matches('\n').to_string(),
+        full_log: Some(full_log),
         syscheck: Some(syscheck),
-        data: None,
         decoder: JsonDecoder { name: rule.decoder },
+        data: None,
         location: rule.location,
     };
     serde_json::to_string(&alert).expect("alert structs always serialize")
 }
 
-/// One complete alerts.log entry for a VirusTotal alert.
+/// One complete alerts.log entry for a VirusTotal alert. Wazuh's alerts.log shows
+/// the full_log even for rules with `no_full_log`.
 pub fn vt_log<Tz: TimeZone>(alert: &VtAlert, h: &Header<'_, Tz>) -> String
 where
     Tz::Offset: Display,
 {
     let (rule, description) = alert.rule();
-    let doc = alert.document(h.identity);
+    let doc = alert.document();
     let mut s = log_head(&rule, &description, h);
     s.push_str(&python_json(&doc));
     s.push('\n');
@@ -346,23 +379,23 @@ where
 }
 
 /// One alerts.json line (without the newline) for a VirusTotal alert: the
-/// document both as `full_log` text and as `data`.
+/// document, decoded, as `data`; no `full_log` (the rules set `no_full_log`).
 pub fn vt_json<Tz: TimeZone>(alert: &VtAlert, h: &Header<'_, Tz>) -> String
 where
     Tz::Offset: Display,
 {
     let (rule, description) = alert.rule();
-    let doc = alert.document(h.identity);
+    let doc = alert.document();
     let json = JsonAlert {
         timestamp: h.time.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string(),
         rule: JsonRule::new(&rule, &description, h.firedtimes),
         agent: JsonAgent { id: &h.identity.agent_id, name: &h.identity.agent_name },
         manager: JsonManager { name: &h.identity.hostname },
         id: h.id,
-        full_log: python_json(&doc),
+        full_log: (!rule.no_full_log).then(|| python_json(&doc)),
         syscheck: None,
-        data: Some(doc),
         decoder: JsonDecoder { name: rule.decoder },
+        data: decoded(&doc),
         location: rule.location,
     };
     serde_json::to_string(&json).expect("alert structs always serialize")

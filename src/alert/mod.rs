@@ -29,6 +29,21 @@ impl Identity {
     }
 }
 
+/// A MITRE ATT&CK technique a rule names, with the tactic and name Wazuh's MITRE
+/// database gives it (alerts.json `rule.mitre`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Technique {
+    pub id: &'static str,
+    pub tactic: &'static str,
+    pub name: &'static str,
+}
+
+const T1565_001: Technique = Technique { id: "T1565.001", tactic: "Impact", name: "Stored Data Manipulation" };
+const T1070_004: Technique = Technique { id: "T1070.004", tactic: "Defense Evasion", name: "File Deletion" };
+const T1485: Technique = Technique { id: "T1485", tactic: "Impact", name: "Data Destruction" };
+pub(crate) const T1203: Technique =
+    Technique { id: "T1203", tactic: "Execution", name: "Exploitation for Client Execution" };
+
 /// One rule of Wazuh's ruleset, as far as the alert text needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -38,6 +53,11 @@ pub struct Rule {
     /// Every group, compliance ones included, in Wazuh's order.
     pub groups: &'static [&'static str],
     pub mail: bool,
+    /// The rule's `<mitre>` ids, in the rule's order.
+    pub mitre: &'static [Technique],
+    /// The rule's `no_full_log` option: alerts.json has no `full_log` (alerts.log
+    /// still shows it).
+    pub no_full_log: bool,
     /// alerts.json `decoder.name` and the alerts.log location after `->`.
     pub decoder: &'static str,
     pub location: &'static str,
@@ -87,6 +107,8 @@ pub const RULE_ADDED: Rule = Rule {
     description: "File added to the system.",
     groups: fim_groups!("syscheck_entry_added"),
     mail: false,
+    mitre: &[],
+    no_full_log: false,
     decoder: "syscheck_new_entry",
     location: "syscheck",
 };
@@ -97,6 +119,8 @@ pub const RULE_MODIFIED: Rule = Rule {
     description: "Integrity checksum changed.",
     groups: fim_groups!("syscheck_entry_modified"),
     mail: false,
+    mitre: &[T1565_001],
+    no_full_log: false,
     decoder: "syscheck_integrity_changed",
     location: "syscheck",
 };
@@ -107,6 +131,8 @@ pub const RULE_DELETED: Rule = Rule {
     description: "File deleted.",
     groups: fim_groups!("syscheck_entry_deleted"),
     mail: false,
+    mitre: &[T1070_004, T1485],
+    no_full_log: false,
     decoder: "syscheck_deleted",
     location: "syscheck",
 };

@@ -332,11 +332,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = sink(dir.path());
         assert!(!sink.start_sync().unwrap(), "nothing written, nothing to sync");
-        sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
+        sink.virustotal(&VtAlert::RateLimited { http_status: 429 }).unwrap();
         assert!(sink.start_sync().unwrap());
         let first = file_lens(dir.path());
         assert!(first.0 > 0 && first.1 > 0, "the alert was written out when the sync started");
-        sink.virustotal(&VtAlert::BadKey { error: 401 }).unwrap();
+        sink.virustotal(&VtAlert::BadKey { http_status: 401 }).unwrap();
         sink.flush().unwrap();
         let answer = sink.sync_done().recv();
         sink.finish_sync(answer).unwrap();
@@ -352,15 +352,15 @@ mod tests {
     fn a_blocking_sync_waits_for_the_one_in_flight_then_covers_everything() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = sink(dir.path());
-        sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
+        sink.virustotal(&VtAlert::RateLimited { http_status: 429 }).unwrap();
         assert!(sink.start_sync().unwrap());
-        sink.virustotal(&VtAlert::BadKey { error: 401 }).unwrap();
+        sink.virustotal(&VtAlert::BadKey { http_status: 401 }).unwrap();
         sink.sync().unwrap();
         assert_eq!(sink.in_flight, None, "the answer to the first sync was taken");
         assert_eq!(sink.synced, file_lens(dir.path()), "both alerts are durable");
         assert!(!sink.dirty);
         // The sync thread is free for the next round.
-        sink.virustotal(&VtAlert::RateLimited { error: 429 }).unwrap();
+        sink.virustotal(&VtAlert::RateLimited { http_status: 429 }).unwrap();
         assert!(sink.start_sync().unwrap());
         let answer = sink.sync_done().recv();
         sink.finish_sync(answer).unwrap();

@@ -1,11 +1,12 @@
 //! VirusTotal alerts (rules 87101–87106) in the layout of Wazuh's VirusTotal
-//! integration: the full_log is the integration's JSON document (Python's
-//! `json.dumps` spacing), then one dotted `key: value` line per leaf. Pure
-//! formatting; the sink appends.
+//! integration and ruleset: the integration's JSON document (Python's
+//! `json.dumps` spacing) with one dotted `key: value` line per leaf in alerts.log,
+//! and the same document as Wazuh's decoder leaves it (string values) under
+//! alerts.json's `data`. Pure formatting; the sink appends.
 
 use serde_json::{Value, json};
 
-use super::{Identity, Rule};
+use super::{Rule, T1203};
 use crate::model::VtSource;
 use crate::textutil::{escape_bytes, escape_path, json_path};
 
@@ -21,22 +22,41 @@ pub struct VtNumbers {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VtAlert {
-    /// 87101, once per pause.
-    RateLimited { error: u16 },
-    /// 87102, once until the key changes.
-    BadKey { error: u16 },
+    /// 87101, once per pause. `http_status` is VirusTotal's answer (429 in API v3);
+    /// the document's `error` is the 204 Wazuh's rule matches.
+    RateLimited { http_status: u16 },
+    /// 87102, once until the key changes; `error` 403, whatever VirusTotal said.
+    BadKey { http_status: u16 },
     /// 87103.
     NotFound { source: VtSource },
     /// 87104 (no positives) or 87105 (positives > 0).
     Found { source: VtSource, numbers: VtNumbers },
-    /// 87106: the lookup kept failing; it stays queued.
-    TimedOut { error: u16, source: VtSource },
+    /// 87106, once per hash: its lookup kept failing and stays queued. `error`
+    /// is the 408 Wazuh's rule matches; `http_status` the last answer, if any.
+    Failed { sha256: String, http_status: Option<u16>, timed_out: bool },
 }
 
+/// Rule 87100's group, which every VirusTotal rule inherits.
 const GROUPS: &[&str] = &["virustotal"];
+/// 87102 and 87106 add GDPR groups.
+const GROUPS_GDPR: &[&str] = &["virustotal", "gdpr_IV_35.7.d", "gdpr_IV_32.2"];
+/// 87105 adds PCI DSS and GDPR groups.
+const GROUPS_DETECTED: &[&str] = &["virustotal", "pci_dss_10.6.1", "pci_dss_11.4", "gdpr_IV_35.7.d"];
 
-fn rule(id: u32, level: u32, mail: bool) -> Rule {
-    Rule { id, level, description: "", groups: GROUPS, mail, decoder: "json", location: "virustotal" }
+fn rule(id: u32, level: u32, groups: &'static [&'static str]) -> Rule {
+    let detected = id == 87105;
+    Rule {
+        id,
+        level,
+        description: "",
+        groups,
+        mail: detected,
+        mitre: if detected { &[T1203] } else { &[] },
+        // Every VirusTotal rule sets no_full_log.
+        no_full_log: true,
+        decoder: "json",
+        location: "virustotal",
+    }
 }
 
 impl VtAlert {
@@ -44,44 +64,49 @@ impl VtAlert {
     pub fn rule(&self) -> (Rule, String) {
         match self {
             VtAlert::RateLimited { .. } => {
-                (rule(87101, 3, false), "VirusTotal: Error: Public API request rate limit reached".into())
+                (rule(87101, 3, GROUPS), "VirusTotal: Error: Public API request rate limit reached".into())
             }
-            VtAlert::BadKey { .. } => (rule(87102, 3, false), "VirusTotal: Error: Check credentials".into()),
+            VtAlert::BadKey { .. } => (rule(87102, 3, GROUPS_GDPR), "VirusTotal: Error: Check credentials".into()),
             VtAlert::NotFound { .. } => {
-                (rule(87103, 3, false), "VirusTotal: Alert - No records in VirusTotal database".into())
+                (rule(87103, 3, GROUPS), "VirusTotal: Alert - No records in VirusTotal database".into())
             }
             VtAlert::Found { source, numbers } if numbers.positives == 0 => (
-                rule(87104, 3, false),
+                rule(87104, 3, GROUPS),
                 format!("VirusTotal: Alert - {} - No positives found", escape_path(&source.file)),
             ),
             VtAlert::Found { source, numbers } => (
-                rule(87105, 12, true),
+                rule(87105, 12, GROUPS_DETECTED),
                 format!(
                     "VirusTotal: Alert - {} - {} engines detected this file",
                     escape_path(&source.file),
                     numbers.positives
                 ),
             ),
-            VtAlert::TimedOut { .. } => (rule(87106, 3, false), "VirusTotal: Error: API request timed out".into()),
+            VtAlert::Failed { .. } => (rule(87106, 3, GROUPS_GDPR), "VirusTotal: Error: API request timed out".into()),
         }
     }
 
-    /// The integration's JSON document (`{"virustotal": {...}, "integration": "virustotal"}`).
-    pub fn document(&self, identity: &Identity) -> Value {
+    /// The integration's JSON document (`{"virustotal": {...}, "integration":
+    /// "virustotal"}`), keys in the order Wazuh's script writes them; fimvt's
+    /// additions (`http_status`, `sha256`) come last.
+    pub fn document(&self) -> Value {
         let source = |s: &VtSource| {
             json!({
                 "alert_id": s.alert_id,
                 "file": json_path(&s.file),
                 "md5": s.md5,
                 "sha1": s.sha1,
-                "agent": {"id": identity.agent_id, "name": identity.agent_name},
             })
         };
         let body = match self {
-            VtAlert::RateLimited { error } => {
-                json!({"description": "Error: Public API request rate limit reached", "error": error})
+            VtAlert::RateLimited { http_status } => json!({
+                "error": 204,
+                "description": "Error: Public API request rate limit reached",
+                "http_status": http_status,
+            }),
+            VtAlert::BadKey { http_status } => {
+                json!({"error": 403, "description": "Error: Check credentials", "http_status": http_status})
             }
-            VtAlert::BadKey { error } => json!({"description": "Error: Check credentials", "error": error}),
             VtAlert::NotFound { source: s } => json!({"found": 0, "malicious": 0, "source": source(s)}),
             VtAlert::Found { source: s, numbers: n } => json!({
                 "found": 1,
@@ -93,11 +118,34 @@ impl VtAlert {
                 "total": n.total,
                 "permalink": n.permalink,
             }),
-            VtAlert::TimedOut { error, source: s } => {
-                json!({"description": "Error: API request timed out", "error": error, "source": source(s)})
+            VtAlert::Failed { sha256, http_status, timed_out } => {
+                // The script's words: a timeout, or any other failed request.
+                let description = if *timed_out { "Error: API request timed out" } else { "Error: API request fail" };
+                let mut body = json!({"error": 408, "description": description});
+                if let Some(status) = http_status {
+                    body["http_status"] = json!(status);
+                }
+                body["sha256"] = json!(sha256);
+                body
             }
         };
         json!({"virustotal": body, "integration": "virustotal"})
+    }
+}
+
+/// The document as Wazuh's JSON decoder and alert writer leave it in alerts.json's
+/// `data`: every value a string (`"found": "1"`), empty values left out.
+pub fn decoded(v: &Value) -> Option<Value> {
+    match v {
+        Value::Object(map) => {
+            let out: serde_json::Map<String, Value> =
+                map.iter().filter_map(|(k, v)| decoded(v).map(|v| (k.clone(), v))).collect();
+            (!out.is_empty()).then_some(Value::Object(out))
+        }
+        Value::String(s) if s.is_empty() => None,
+        Value::String(_) => Some(v.clone()),
+        Value::Null => None,
+        other => Some(Value::String(other.to_string())),
     }
 }
 
@@ -161,7 +209,8 @@ fn write_ascii_string(text: &str, out: &mut String) {
     out.push('"');
 }
 
-/// One `dotted.key: value` line per leaf, in document order.
+/// One `dotted.key: value` line per leaf, in document order; like Wazuh, none for
+/// an empty value.
 pub fn dotted_lines(v: &Value, prefix: &str, out: &mut String) {
     match v {
         Value::Object(map) => {
@@ -170,6 +219,7 @@ pub fn dotted_lines(v: &Value, prefix: &str, out: &mut String) {
                 dotted_lines(v, &key, out);
             }
         }
+        Value::String(s) if s.is_empty() => {}
         Value::String(s) => {
             // A string can hold anything a file name can: escape it like one.
             out.push_str(&format!("{prefix}: {}\n", escape_bytes(s.as_bytes())));
@@ -188,5 +238,32 @@ mod tests {
         assert_eq!(python_json(&v), r#"{"file": "/w/a\"b\\c\n\u202e\u00e9\ud83d\ude00", "n": 7}"#);
         let back: Value = serde_json::from_str(&python_json(&v)).unwrap();
         assert_eq!(back, v, "still the same JSON");
+    }
+
+    #[test]
+    fn empty_values_are_left_out_of_data_and_the_dotted_lines_as_wazuh_does() {
+        // A baseline file has no FIM alert, so no alert_id; VirusTotal may give no date.
+        let source = VtSource { alert_id: String::new(), file: "/w/f".into(), md5: "m".into(), sha1: "s".into() };
+        let doc = VtAlert::NotFound { source }.document();
+        assert!(python_json(&doc).contains(r#""alert_id": """#), "the script's document keeps it");
+        let data = decoded(&doc).unwrap();
+        assert_eq!(data["virustotal"]["source"], json!({"file": "/w/f", "md5": "m", "sha1": "s"}));
+        assert_eq!(data["virustotal"]["found"], "0");
+        let mut lines = String::new();
+        dotted_lines(&doc, "", &mut lines);
+        assert!(!lines.contains("alert_id") && lines.contains("virustotal.source.file: /w/f\n"), "{lines}");
+    }
+
+    #[test]
+    fn a_stuck_lookup_says_timed_out_only_when_it_timed_out() {
+        let failed = |http_status, timed_out| {
+            VtAlert::Failed { sha256: "ab".into(), http_status, timed_out }.document()["virustotal"].clone()
+        };
+        let t = failed(None, true);
+        assert_eq!((&t["error"], &t["description"]), (&json!(408), &json!("Error: API request timed out")));
+        assert!(t.get("http_status").is_none());
+        let f = failed(Some(503), false);
+        assert_eq!((&f["error"], &f["http_status"]), (&json!(408), &json!(503)));
+        assert_eq!(f["description"], "Error: API request fail");
     }
 }

@@ -193,7 +193,7 @@ impl Ledger {
             Answer::RateLimited { retry_after } => {
                 if !self.paused {
                     self.paused = true;
-                    alert(sink, VtAlert::RateLimited { error: status })?;
+                    alert(sink, VtAlert::RateLimited { http_status: status })?;
                 }
                 let until = now + retry_after.map_or(60, |d| d.as_secs() as i64);
                 store.set_state(daemon_state::VIRUSTOTAL, &LookupState::PausedUntil(until).encode(), now)?;
@@ -207,7 +207,7 @@ impl Ledger {
                         "VirusTotal refused the API key (HTTP {status}): lookups stop until the key changes \
                          (edit it and send SIGHUP, or restart); the queue keeps growing"
                     );
-                    alert(sink, VtAlert::BadKey { error: *status })?;
+                    alert(sink, VtAlert::BadKey { http_status: *status })?;
                 }
                 "bad_key".to_string()
             }
@@ -216,11 +216,14 @@ impl Ledger {
                 let wait = backoff(self.policy.retry_backoff, attempts, sha256);
                 store.vt_retry_later(sha256, now_ms + wait.as_millis() as i64)?;
                 if attempts == self.policy.max_retries {
-                    // It stays queued; the alert says the lookup is stuck, once.
-                    let error = if *timed_out || *s == 0 { 408 } else { *s };
-                    for w in store.vt_waiters(sha256)? {
-                        alert(sink, VtAlert::TimedOut { error, source: w })?;
-                    }
+                    // It stays queued; the alert says the lookup is stuck, once per
+                    // hash (Wazuh's 87106 names no file).
+                    let failed = VtAlert::Failed {
+                        sha256: sha256.to_string(),
+                        http_status: (*s != 0).then_some(*s),
+                        timed_out: *timed_out,
+                    };
+                    alert(sink, failed)?;
                 }
                 format!("retry attempt={attempts} wait_s={} reason={why:?}", wait.as_secs())
             }

@@ -71,13 +71,21 @@ fn verdicts_raise_87103_87104_and_87105_with_the_seed_layout() {
         a["rule"]["description"],
         format!("VirusTotal: Alert - {} - 7 engines detected this file", bad.display())
     );
+    // Wazuh's rule fields and MITRE view.
+    assert_eq!(a["rule"]["groups"], serde_json::json!(["virustotal"]));
+    assert_eq!(a["rule"]["pci_dss"], serde_json::json!(["10.6.1", "11.4"]));
+    assert_eq!(a["rule"]["gdpr"], serde_json::json!(["IV_35.7.d"]));
+    assert_eq!(a["rule"]["mitre"]["id"], serde_json::json!(["T1203"]));
+    assert!(a.get("full_log").is_none(), "the VirusTotal rules set no_full_log: {a}");
+    // Decoded values are strings, as Wazuh's alert writer stores them.
     let v = &a["data"]["virustotal"];
-    assert_eq!((v["found"].as_u64(), v["malicious"].as_u64(), v["positives"].as_u64()), (Some(1), Some(1), Some(7)));
-    assert_eq!(v["total"], 68, "harmless 0 + malicious 7 + suspicious 1 + undetected 60");
+    assert_eq!((&v["found"], &v["malicious"], &v["positives"]), (&"1".into(), &"1".into(), &"7".into()));
+    assert_eq!(v["total"], "68", "harmless 0 + malicious 7 + suspicious 1 + undetected 60");
     assert_eq!(v["scan_date"], "2017-11-14 17:24:37");
     assert_eq!(v["permalink"], format!("https://www.virustotal.com/gui/file/{}", sha256(&bad)));
     assert_eq!(v["source"]["md5"], external_digest("md5sum", &bad));
-    assert_eq!(v["source"]["agent"]["id"], "000");
+    assert!(v["source"].get("agent").is_none(), "Wazuh's script writes no source.agent: {v}");
+    assert_eq!(a["agent"]["id"], "000");
     assert_eq!(a["data"]["integration"], "virustotal");
     // source.alert_id points at the FIM alert for the same file.
     let fim: Vec<Value> =
@@ -87,16 +95,16 @@ fn verdicts_raise_87103_87104_and_87105_with_the_seed_layout() {
     assert_eq!(rule(&wait_vt(&t, &clean)), "87104");
     let n = wait_vt(&t, &unknown);
     assert_eq!(rule(&n), "87103");
-    assert_eq!(n["data"]["virustotal"]["found"], 0);
+    assert_eq!(n["data"]["virustotal"]["found"], "0");
     d.stop();
 
     let log = t.alerts_log();
-    assert!(log.contains("** Alert ") && log.contains(": mail  - virustotal,\n"), "{log}");
+    assert!(log.contains(": mail  - virustotal,pci_dss_10.6.1,pci_dss_11.4,gdpr_IV_35.7.d,\n"), "{log}");
     assert!(log.contains("testhost->virustotal\nRule: 87105 (level 12) -> 'VirusTotal: Alert - "));
     assert!(log.contains("Rule: 87103 (level 3) -> 'VirusTotal: Alert - No records in VirusTotal database'\n{\"virustotal\": {\"found\": 0, \"malicious\": 0, \"source\": {\"alert_id\": \""));
     assert!(log.contains("\nvirustotal.positives: 7\n"));
     assert!(log.contains(&format!("\nvirustotal.source.file: {}\n", bad.display())));
-    assert!(log.contains("\nvirustotal.source.agent.id: 000\n"));
+    assert!(!log.contains("virustotal.source.agent") && !log.contains("\"agent\""), "{log}");
     assert!(log.contains("\nintegration: virustotal\n\n"));
     // Looked up by SHA-256, with the key in its header.
     let reqs = vt.requests();
@@ -192,8 +200,11 @@ fn a_refused_key_raises_87102_once_and_stops_asking_while_the_queue_grows() {
     assert_eq!(vt.requests().len(), 1, "no request after the 401");
     let errors: Vec<_> = vt_alerts(&t).into_iter().filter(|a| rule(a) == "87102").collect();
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0]["data"]["virustotal"]["error"], 401);
+    // Wazuh's rule 87102 matches error 403 only; the real status is kept beside it.
+    assert_eq!(errors[0]["data"]["virustotal"]["error"], "403");
+    assert_eq!(errors[0]["data"]["virustotal"]["http_status"], "401");
     assert_eq!(errors[0]["rule"]["description"], "VirusTotal: Error: Check credentials");
+    assert_eq!(errors[0]["rule"]["gdpr"], serde_json::json!(["IV_35.7.d", "IV_32.2"]));
     let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
     assert_eq!(queued, 6, "every lookup is kept");
     assert!(!log.contains(KEY));
@@ -212,7 +223,9 @@ fn rate_limiting_pauses_with_one_87101_and_resumes() {
     d.stop();
     let limited: Vec<_> = vt_alerts(&t).into_iter().filter(|a| rule(a) == "87101").collect();
     assert_eq!(limited.len(), 1, "one 87101 per pause, not one per file");
-    assert_eq!(limited[0]["data"]["virustotal"]["error"], 429);
+    // Wazuh's rule 87101 matches error 204 (API v2's rate limit) only.
+    assert_eq!(limited[0]["data"]["virustotal"]["error"], "204");
+    assert_eq!(limited[0]["data"]["virustotal"]["http_status"], "429");
     let reqs = vt.requests();
     assert_eq!(reqs.len(), 4, "the 429 and one request per file");
     assert!(reqs[1].at.duration_since(reqs[0].at) >= Duration::from_millis(900), "Retry-After: 1 was honoured");
@@ -231,11 +244,21 @@ fn broken_answers_are_retried_not_fatal_and_87106_comes_after_the_retries() {
     // A lookup that keeps failing: 87106 after max_retries, and it stays queued.
     vt.script(std::iter::repeat_n(Reply::Status(503, "Service Unavailable"), 50));
     let stuck = t.write("stuck.bin", b"never answered");
-    let a = wait_vt(&t, &stuck);
+    let stuck_sha = sha256(&stuck);
+    let failed = || -> Vec<Value> {
+        vt_alerts(&t).into_iter().filter(|a| a["data"]["virustotal"]["sha256"] == stuck_sha.as_str()).collect()
+    };
+    wait_until(30, "the 87106 for stuck.bin", || !failed().is_empty());
+    let a = failed().remove(0);
     assert_eq!(rule(&a), "87106");
     assert_eq!(a["rule"]["description"], "VirusTotal: Error: API request timed out");
-    assert_eq!(a["data"]["virustotal"]["error"], 503);
+    // Rule 87106 matches error 408; Wazuh's script calls a failed request this.
+    let v = &a["data"]["virustotal"];
+    assert_eq!((&v["error"], &v["http_status"]), (&"408".into(), &"503".into()));
+    assert_eq!(v["description"], "Error: API request fail");
+    assert!(v.get("source").is_none(), "Wazuh's 87106 has no source block: {v}");
     d.stop();
+    assert_eq!(failed().len(), 1, "one 87106 per stuck hash");
     let queued: i64 = t.db().query_row("SELECT count(*) FROM vt_queue", [], |r| r.get(0)).unwrap();
     assert_eq!(queued, 1, "no lookup is ever dropped");
     let ilog = std::fs::read_to_string(t.data("integration.log")).unwrap();
