@@ -103,12 +103,6 @@ impl Recorder {
         Ok(())
     }
 
-    /// Drops the row of a path the configuration no longer covers (no alert).
-    pub fn forget(&mut self, path: &Path) -> Result<(), RecordError> {
-        self.journal.tx()?.0.delete_file(path)?;
-        Ok(())
-    }
-
     fn record(
         &mut self,
         path: PathBuf,

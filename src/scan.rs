@@ -158,6 +158,12 @@ fn walk(
 ) -> HashMap<PathBuf, StatKey> {
     let (mut sent_files, mut realtime_folders) = (0u64, 0u64);
     for (d, dir) in cfg.directories.iter().enumerate() {
+        // Not there (yet, or any more): nothing to walk, and what was recorded
+        // under it is reported gone by the deletions.
+        if std::fs::symlink_metadata(&dir.path).is_err_and(|e| presence::not_there(&e)) {
+            tracing::debug!(folder = %escape_path(&dir.path), "not there: nothing to scan");
+            continue;
+        }
         let walker = walkdir::WalkDir::new(&dir.path).follow_links(dir.follow_symlinks).into_iter();
         let walker = walker.filter_entry(|e| {
             if !e.file_type().is_dir() {
@@ -313,9 +319,10 @@ impl ScanRecording<'_> {
         for path in paths {
             let still_monitored = self.cfg.file_rules_match(&path).is_some();
             if !still_monitored {
-                // The configuration no longer covers it: forget it, but say so.
-                tracing::info!(path = %escape_path(&path), "no longer monitored; removed from the store");
-                self.rec.forget(&path)?;
+                // The configuration no longer covers it: deleted as far as FIM is
+                // concerned, as Wazuh reports the files of a folder removed from it.
+                let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
+                self.count(kind);
             } else {
                 match presence::look(self.cfg, &path) {
                     p if p.is_gone() => {

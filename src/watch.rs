@@ -46,6 +46,8 @@ pub struct Watch {
     watcher: RecommendedWatcher,
     /// Folders that could not be (fully) watched: covered by periodic scans only.
     pub unwatched: Vec<PathBuf>,
+    /// Realtime folders that did not exist at start: watched when they appear.
+    pub missing: Vec<PathBuf>,
 }
 
 /// Maps one notify event to what fimvt does about it; `None` to ignore it.
@@ -100,8 +102,12 @@ pub fn start(
     // hashing would otherwise flood the kernel queue with events about itself).
     let kinds = EventKindMask::CORE | EventKindMask::ACCESS_CLOSE;
     let mut watcher = RecommendedWatcher::new(handler, notify::Config::default().with_event_kinds(kinds))?;
-    let mut unwatched = Vec::new();
+    let (mut unwatched, mut missing) = (Vec::new(), Vec::new());
     for dir in cfg.directories.iter().filter(|d| d.realtime) {
+        if !dir.path.is_dir() {
+            missing.push(dir.path.clone());
+            continue;
+        }
         if let Err(e) = watcher.watch(&dir.path, RecursiveMode::Recursive) {
             if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) {
                 tracing::warn!(
@@ -115,12 +121,12 @@ pub fn start(
             unwatched.push(dir.path.clone());
         }
     }
-    Ok(Watch { watcher, unwatched })
+    Ok(Watch { watcher, unwatched, missing })
 }
 
 impl Watch {
-    /// Watches a monitored folder again after it was deleted and re-created (its
-    /// old watch died with it).
+    /// Watches a monitored folder that appeared: one missing at start, or deleted
+    /// and re-created (its old watch died with it).
     pub fn rewatch(&mut self, root: &std::path::Path) -> notify::Result<()> {
         self.watcher.watch(root, RecursiveMode::Recursive)
     }

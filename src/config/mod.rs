@@ -262,6 +262,9 @@ impl Config {
     pub fn startup_warnings(&self) -> Vec<String> {
         use std::os::unix::fs::PermissionsExt;
         let mut w: Vec<String> = self.warnings.iter().map(|x| format!("{}: {x}", self.source.display())).collect();
+        for d in self.directories.iter().filter(|d| !d.path.exists()) {
+            w.push(format!("{} does not exist yet: it is monitored as soon as it appears", d.path.display()));
+        }
         if let Some(f) = &self.virustotal.api_key_file
             && let Ok(md) = std::fs::metadata(f)
             && md.permissions().mode() & 0o004 != 0
@@ -408,11 +411,22 @@ mod tests {
     }
 
     #[test]
-    fn missing_folder_names_line_and_key() {
-        let e = load("[[directories]]\n\npath = \"nope\"\n").unwrap_err();
+    fn a_path_that_is_not_a_folder_names_line_and_key() {
+        // fimvt.toml itself: it exists and is not a folder.
+        let e = load("[[directories]]\n\npath = \"fimvt.toml\"\n").unwrap_err();
         assert_eq!(e.line, Some(3));
         assert_eq!(e.key, "directories[0].path");
-        assert!(e.message.contains("nope"), "{e}");
+        assert!(e.message.contains("fimvt.toml is not a folder"), "{e}");
+    }
+
+    #[test]
+    fn a_folder_that_does_not_exist_yet_is_accepted_and_said_at_start() {
+        let (dir, c) = load_in("[[directories]]\npath = \"later/deeper\"\n");
+        let c = c.unwrap();
+        let want = std::fs::canonicalize(dir.path()).unwrap().join("later/deeper");
+        assert_eq!(c.directories[0].path, want, "resolved against the config's folder");
+        let w = c.startup_warnings();
+        assert!(w.iter().any(|w| w.contains("later/deeper does not exist yet")), "{w:?}");
     }
 
     #[test]

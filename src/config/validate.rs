@@ -101,14 +101,19 @@ impl Cx<'_> {
         let key = |k: &str| format!("directories[{i}].{k}");
         let written = raw.path.get_ref();
         let joined = base.join(written);
-        let path = std::fs::canonicalize(&joined).map_err(|e| {
-            self.err(
-                Some(raw.path.span()),
-                &key("path"),
-                &format!("cannot use folder {:?} (resolved to {}): {e}", written, joined.display()),
-            )
-        })?;
-        if !path.is_dir() {
+        let path = match std::fs::canonicalize(&joined) {
+            Ok(p) => p,
+            // Not there yet: monitored once it appears (said at start), as Wazuh does.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => canonical_lenient(&joined),
+            Err(e) => {
+                return Err(self.err(
+                    Some(raw.path.span()),
+                    &key("path"),
+                    &format!("cannot use folder {:?} (resolved to {}): {e}", written, joined.display()),
+                ));
+            }
+        };
+        if path.exists() && !path.is_dir() {
             return Err(self.err(Some(raw.path.span()), &key("path"), &format!("{} is not a folder", path.display())));
         }
         let recursion_level = match raw.recursion_level {

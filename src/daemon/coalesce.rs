@@ -53,7 +53,8 @@ pub(super) struct Coalescer<'a> {
     /// Set by the watcher when it hits the watch limit (even if its event was lost).
     limit_hit: Arc<AtomicBool>,
     watch: watch::Watch,
-    /// Realtime roots that were deleted: watched again when they reappear.
+    /// Realtime roots that are not there (missing at start, or deleted): watched
+    /// as soon as they appear.
     missing_roots: Vec<PathBuf>,
 }
 
@@ -80,6 +81,7 @@ impl<'a> Coalescer<'a> {
         scan_queued: Arc<AtomicBool>,
     ) -> Coalescer<'a> {
         let degraded = !watch.unwatched.is_empty();
+        let missing_roots = watch.missing.clone();
         Coalescer {
             cfg,
             pending: HashMap::new(),
@@ -95,7 +97,7 @@ impl<'a> Coalescer<'a> {
             degraded,
             limit_hit,
             watch,
-            missing_roots: Vec::new(),
+            missing_roots,
         }
     }
 

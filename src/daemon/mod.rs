@@ -168,7 +168,7 @@ fn publish_start(cfg: &Config, rec: &mut Recorder, watch: &watch::Watch) -> anyh
     let watched: Vec<String> = cfg
         .directories
         .iter()
-        .filter(|d| d.realtime && !watch.unwatched.contains(&d.path))
+        .filter(|d| d.realtime && !watch.unwatched.contains(&d.path) && !watch.missing.contains(&d.path))
         .map(|d| escape_path(&d.path))
         .collect();
     rec.set_state(daemon_state::WATCHED, &watched.join("\n"))?;

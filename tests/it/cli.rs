@@ -13,7 +13,8 @@ fn bad_configs_stop_fimvt_naming_file_line_and_key() {
         ("[general]\ndata_dir = \"var\"\ncolour = \"blue\"\n[[directories]]\npath = \"watched\"\n", ":3", "colour"),
         ("[[directories]]\npath = \"watched\"\nrealtime = \"yes\"\n", ":3", "realtime"),
         ("[[directories]]\npath = \"watched\"\n[scan]\nfrequency = \"soon\"\n", ":4", "scan.frequency"),
-        ("[[directories]]\npath = \"no-such-folder\"\n", ":2", "directories[0].path"),
+        // A path that is not a folder (a missing one is monitored once it appears).
+        ("[[directories]]\npath = \"fimvt.toml\"\n", ":2", "directories[0].path"),
         ("[[directories]]\npath = \"watched\"\nignore = [\"[unclosed\"]\n", ":3", "directories[0].ignore[0]"),
         ("[[directories]]\npath = \"watched\"\nrestrict = \"(\"\n", ":3", "directories[0].restrict"),
         ("[[directories]]\npath = \"watched\"\nrecursion_level = 100000\n", ":3", "directories[0].recursion_level"),

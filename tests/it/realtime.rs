@@ -547,3 +547,35 @@ fn regression_a_file_replaced_by_a_folder_is_reported_deleted() {
     assert_eq!(rule(&wait_alert(&t, &f, 1)), "553");
     d.stop();
 }
+
+#[test]
+fn a_folder_missing_at_start_is_watched_as_soon_as_it_appears() {
+    // As Wazuh: a configured folder that does not exist yet is no configuration
+    // error; it is monitored once it exists (here: at once, not at the next scan).
+    let t = tree("");
+    let later = t.dir.path().join("later");
+    let mut text = std::fs::read_to_string(t.config()).unwrap();
+    text.push_str("\n[[directories]]\npath = \"later\"\n[scan]\nfrequency = \"12h\"\n");
+    t.write_config(&text);
+    let out = t.fimvt(&["check-config", "--config", t.config().to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("does not exist yet: it is monitored as soon as it appears"), "{err}");
+    let d = Daemon::start(&t);
+    let out = t.fimvt(&["status", "--config", t.config().to_str().unwrap()]);
+    assert!(out.status.success(), "status works while a folder is missing: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!d.log().contains("cannot scan"), "a missing folder is no scan error:\n{}", d.log());
+
+    std::fs::create_dir_all(later.join("sub")).unwrap();
+    std::fs::write(later.join("sub/setup.exe"), b"arrived after the start").unwrap();
+    let file = std::fs::canonicalize(later.join("sub/setup.exe")).unwrap();
+    let a = wait_alert(&t, &file, 1);
+    assert_eq!((rule(&a), a["syscheck"]["mode"].as_str()), ("554", Some("realtime")), "{a}");
+    // Watched from then on.
+    std::fs::write(later.join("second.exe"), b"and another").unwrap();
+    let second = std::fs::canonicalize(later.join("second.exe")).unwrap();
+    assert_eq!(rule(&wait_alert(&t, &second, 1)), "554");
+    d.stop();
+    let errors: i64 = t.db().query_row("SELECT errors FROM scans ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(errors, 0, "the start-up scan counted the missing folder as no error");
+}

@@ -309,3 +309,24 @@ fn regression_files_under_a_folder_replaced_by_a_file_are_reported_deleted() {
     assert!(summary.contains("1 added, 0 modified, 1 deleted"), "{summary}");
     assert_eq!(events_for(&t.alerts_json(), inner.to_str().unwrap())[0]["rule"]["id"], "553");
 }
+
+#[test]
+fn a_folder_removed_from_the_configuration_gets_its_553s() {
+    // As Wazuh: the files of a folder no longer configured are reported deleted.
+    let t = Tree::new();
+    std::fs::create_dir(t.dir.path().join("other")).unwrap();
+    let base = std::fs::read_to_string(t.config()).unwrap();
+    t.write_config(&format!("{base}\n[[directories]]\npath = \"other\"\n"));
+    let other = std::fs::canonicalize(t.dir.path().join("other")).unwrap();
+    std::fs::write(other.join("a.exe"), b"a").unwrap();
+    t.write("kept.txt", b"k");
+    t.scan();
+    t.write_config(&base);
+    let summary = t.scan();
+    assert!(summary.contains("1 deleted"), "{summary}");
+    let deleted: Vec<_> = t.alerts_json().into_iter().filter(|a| a["rule"]["id"] == "553").collect();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["syscheck"]["path"], other.join("a.exe").to_str().unwrap());
+    let rows: i64 = t.db().query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 1, "only kept.txt is still recorded");
+}
