@@ -198,7 +198,7 @@ impl Config {
         let (raw, warnings) =
             ossec::read(text).map_err(|(offset, key, message)| cx.err(Some(offset..offset), &key, &message))?;
         let mut cfg = Self::validate(&cx, raw, source, env_api_key)?;
-        cfg.warnings = warnings;
+        cfg.warnings.extend(warnings);
         Ok(cfg)
     }
 
@@ -222,33 +222,24 @@ impl Config {
         if raw.directories.is_empty() {
             return Err(cx.err(None, "directories", "no [[directories]] entry: nothing to monitor"));
         }
-        let directories = raw
-            .directories
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| cx.directory(i, d, &base))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (i, a) in directories.iter().enumerate() {
-            if let Some(j) = directories[..i].iter().position(|b| b.path == a.path) {
-                return Err(cx.err(
-                    None,
-                    &format!("directories[{i}].path"),
-                    &format!("{} is already listed as directories[{j}]", a.path.display()),
+        let mut directories: Vec<DirConfig> = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, d) in raw.directories.into_iter().enumerate() {
+            let d = cx.directory(i, d, &base)?;
+            // A folder listed twice: the later entry's settings apply, as in Wazuh.
+            if let Some(j) = directories.iter().position(|b| b.path == d.path) {
+                warnings.push(format!(
+                    "directories[{i}]: {} is listed again; this later entry's settings apply",
+                    d.path.display()
                 ));
+                directories.remove(j);
             }
+            directories.push(d);
         }
         let scan = cx.scan(raw.scan)?;
         let realtime = cx.realtime(raw.realtime)?;
         let virustotal = cx.virustotal(raw.virustotal, &base, env_api_key)?;
-        Ok(Config {
-            source: source.to_path_buf(),
-            general,
-            directories,
-            scan,
-            realtime,
-            virustotal,
-            warnings: Vec::new(),
-        })
+        Ok(Config { source: source.to_path_buf(), general, directories, scan, realtime, virustotal, warnings })
     }
 
     /// Puts the data folder elsewhere (`--data-dir`).
@@ -408,6 +399,21 @@ mod tests {
         let e = load("[[directories]]\npath = \"watched\"\nrealtime = \"yes\"\n").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
         assert_eq!(e.key, "directories[0].realtime", "{e}");
+    }
+
+    #[test]
+    fn a_folder_listed_twice_takes_the_later_entry_as_wazuh_does() {
+        let c = load(
+            "[[directories]]\npath = \"watched\"\nrealtime = false\nrecursion_level = 1\n\
+             [[directories]]\npath = \"watched/\"\nrealtime = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.directories.len(), 1, "one folder, once");
+        let d = &c.directories[0];
+        assert!(d.realtime, "the later entry's settings");
+        assert_eq!(d.recursion_level, DEFAULT_RECURSION_LEVEL, "none of the earlier entry's");
+        let w = c.startup_warnings().join("\n");
+        assert!(w.contains("directories[1]") && w.contains("listed again"), "{w}");
     }
 
     #[test]

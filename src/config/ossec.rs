@@ -211,7 +211,7 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
             other => warnings.push(format!("<directories {other}=\"{v}\">: not supported by fimvt, not used")),
         }
     }
-    for path in c.text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for path in split_paths(&c.text) {
         raw.directories.push(RawDirectory {
             path: spanned(c.offset, path.to_string()),
             realtime,
@@ -224,6 +224,21 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
         });
     }
     Ok(())
+}
+
+/// A `<directories>` list: paths separated by commas, where `\,` is a comma
+/// inside a path, as Wazuh reads it.
+fn split_paths(text: &str) -> Vec<String> {
+    let mut paths = vec![String::new()];
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => paths.last_mut().expect("one").push(chars.next().expect("peeked")),
+            ',' => paths.push(String::new()),
+            c => paths.last_mut().expect("one").push(c),
+        }
+    }
+    paths.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
 }
 
 fn integration(node: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) {
@@ -268,6 +283,13 @@ mod tests {
   </integration>
 </ossec_config>
 "#;
+
+    #[test]
+    fn directory_lists_split_on_commas_but_not_escaped_ones() {
+        assert_eq!(split_paths(" /a , /b,,/c "), ["/a", "/b", "/c"]);
+        assert_eq!(split_paths(r"/srv/a\,b,/srv/c"), ["/srv/a,b", "/srv/c"]);
+        assert_eq!(split_paths(r"/x\y"), [r"/x\y"], "a backslash before anything else stays");
+    }
 
     #[test]
     fn the_supported_parts_are_read_and_the_rest_named() {

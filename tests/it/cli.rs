@@ -197,3 +197,34 @@ fn log_format_json_writes_one_json_object_per_line() {
     assert!(lines.iter().any(|v| v["level"] == "WARN"
         && v["fields"]["message"].as_str().is_some_and(|m| m.contains("readable by every user"))));
 }
+
+#[test]
+fn an_ossec_conf_listing_a_folder_twice_uses_the_later_entry_and_reads_escaped_commas() {
+    // As Wazuh (wazuh-qa's ossec_conf_duplicate tests): the same folder twice is
+    // no error, and the later entry's options apply. `\,` is a comma in a path.
+    let t = Tree::new();
+    let dir = t.root();
+    let comma = dir.parent().unwrap().join("a,b");
+    std::fs::create_dir(&comma).unwrap();
+    let conf = t.dir.path().join("ossec.conf");
+    let comma_escaped = comma.display().to_string().replace(',', "\\,");
+    std::fs::write(
+        &conf,
+        format!(
+            "<ossec_config><syscheck>\n\
+             <directories realtime=\"no\" recursion_level=\"1\">{d}</directories>\n\
+             <directories realtime=\"yes\">{d}/,{comma_escaped}</directories>\n\
+             </syscheck></ossec_config>\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let data = t.dir.path().join("var");
+    let out = fimvt(&["check-config", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.matches(&format!("path = \"{}\"", dir.display())).count(), 1, "{stdout}");
+    assert!(stdout.contains(&format!("path = \"{}\"\nrealtime = true", dir.display())), "{stdout}");
+    assert!(stdout.contains(&format!("path = \"{}\"", comma.display())), "{stdout}");
+    assert!(stderr.contains("listed again; this later entry's settings apply"), "{stderr}");
+}
