@@ -178,6 +178,12 @@ fn syscheck(
             "scan_on_start" => {
                 raw.scan.scan_on_start = Some(yes_no(&c.text).ok_or_else(|| bad("expected yes or no"))?);
             }
+            // Wazuh's syscheckd has not read it since 3.11 (its `<global>` twin only
+            // filters the checksum messages of pre-3.x agents): new files raise 554.
+            "alert_new_files" => warnings.push(format!(
+                "<syscheck><alert_new_files>{}</alert_new_files>: ignored, as Wazuh 4.x ignores it; new files always raise 554",
+                c.text.trim()
+            )),
             "disabled" => {
                 if yes_no(&c.text) == Some(true) {
                     warnings.push("<syscheck><disabled>yes</disabled>: fimvt monitors the folders anyway".into());

@@ -117,9 +117,13 @@ fn the_sample_ossec_conf_runs_and_names_what_it_does_not_use() {
     assert!(stdout.contains("frequency = \"12h\""), "{stdout}");
     assert!(stdout.contains("ignore_regex = [\"\\\\.part$|\\\\.crdownload$\"]"), "{stdout}");
     assert!(stdout.contains("enabled = true") && !stdout.contains("API_KEY"), "{stdout}");
-    for unsupported in ["alert_new_files", "<group>", "<alert_format>"] {
+    for unsupported in ["<group>", "<alert_format>"] {
         assert!(stderr.contains(unsupported), "{unsupported} is not reported:\n{stderr}");
     }
+    assert!(
+        stderr.contains("<alert_new_files>yes</alert_new_files>: ignored, as Wazuh 4.x ignores it"),
+        "alert_new_files is not explained:\n{stderr}"
+    );
     // And it runs: a scan with a data folder of our own.
     let data = tempfile::tempdir().unwrap();
     let out = fimvt(&["scan", "--config", sample, "--data-dir", data.path().to_str().unwrap()]);
@@ -227,4 +231,40 @@ fn an_ossec_conf_listing_a_folder_twice_uses_the_later_entry_and_reads_escaped_c
     assert!(stdout.contains(&format!("path = \"{}\"\nrealtime = true", dir.display())), "{stdout}");
     assert!(stdout.contains(&format!("path = \"{}\"", comma.display())), "{stdout}");
     assert!(stderr.contains("listed again; this later entry's settings apply"), "{stderr}");
+}
+
+#[test]
+fn alert_new_files_no_in_an_ossec_conf_is_ignored_as_wazuh_4_ignores_it() {
+    // Wazuh's syscheckd has not read <alert_new_files> since 3.11: a new file in a
+    // monitored folder raises 554 whatever it says. The operator is told why.
+    let t = Tree::new();
+    let conf = t.dir.path().join("ossec.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<ossec_config><syscheck>\n\
+             <alert_new_files>no</alert_new_files>\n\
+             <directories>{}</directories>\n\
+             </syscheck></ossec_config>\n",
+            t.root().display()
+        ),
+    )
+    .unwrap();
+    let data = t.dir.path().join("var");
+    let scan = || {
+        let out = fimvt(&["scan", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        stderr_of(&out)
+    };
+    let stderr = scan();
+    assert!(
+        stderr.contains(
+            "<alert_new_files>no</alert_new_files>: ignored, as Wazuh 4.x ignores it; new files always raise 554"
+        ),
+        "{stderr}"
+    );
+    t.write("new.txt", b"new");
+    scan();
+    let log = t.alerts_log();
+    assert!(log.contains("Rule: 554 (level 5)") && log.contains("new.txt' added"), "{log}");
 }
