@@ -213,7 +213,9 @@ fn open_recorder(cfg: &Config) -> anyhow::Result<Recorder> {
     let store = Store::open(&db).with_context(|| format!("database {}", db.display()))?;
     let sink = AlertSink::open(&cfg.general.data_dir, Identity::from_config(&cfg.general))
         .with_context(|| format!("alerts in {}", cfg.general.data_dir.display()))?;
-    Ok(Recorder::new(store, sink))
+    let mut rec = Recorder::new(store, sink);
+    rec.set_tags(cfg);
+    Ok(rec)
 }
 
 fn run_daemon(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {

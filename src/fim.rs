@@ -85,6 +85,8 @@ pub struct FimEvent {
     pub after: Option<FileState>,
     /// For modified: what differs, in Wazuh's order. Empty otherwise.
     pub changed: Vec<Attr>,
+    /// The `tags` of the folder the file is in, for the alert.
+    pub tags: Vec<String>,
 }
 
 impl FimEvent {

@@ -194,6 +194,7 @@ mod tests {
             before: None,
             after: Some(state(b"x")),
             changed: vec![],
+            tags: vec![],
         };
         let (store, sink) = j.tx().unwrap();
         sink.fim(&ev("/w/kept")).unwrap();

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::alert::AlertSink;
 use crate::attrs::NameCache;
 use crate::clock::unix_now;
+use crate::config::Config;
 use crate::fim::{Attr, EventKind, FimEvent, ScanMode, changed_attributes};
 use crate::journal::{Journal, RecordError};
 use crate::model::FileState;
@@ -28,6 +29,8 @@ pub struct Recorder {
     vt_queued: bool,
     /// Write each FIM alert to the files as soon as it is formatted (see `set_alert_early`).
     alert_early: bool,
+    /// Each monitored folder with tags, and its tags, for the alerts of its files.
+    tags: Vec<(PathBuf, Vec<String>)>,
 }
 
 impl Recorder {
@@ -38,7 +41,27 @@ impl Recorder {
             vt: None,
             vt_queued: false,
             alert_early: false,
+            tags: Vec::new(),
         }
+    }
+
+    /// Takes the folders' `tags` for the alerts of their files.
+    pub fn set_tags(&mut self, cfg: &Config) {
+        self.tags.clear();
+        if cfg.directories.iter().any(|d| !d.tags.is_empty()) {
+            self.tags = cfg.directories.iter().map(|d| (d.path.clone(), d.tags.clone())).collect();
+        }
+    }
+
+    /// The tags of the folder entry `path` belongs to: the most specific one, as
+    /// `Config::owner_of` decides (a nested entry without tags has none).
+    fn tags_of(&self, path: &Path) -> Vec<String> {
+        self.tags
+            .iter()
+            .filter(|(dir, _)| path.starts_with(dir))
+            .max_by_key(|(dir, _)| dir.as_os_str().len())
+            .map(|(_, tags)| tags.clone())
+            .unwrap_or_default()
     }
 
     /// Turns VirusTotal hand-offs on.
@@ -134,7 +157,8 @@ impl Recorder {
             }
             return Ok(None);
         }
-        let ev = FimEvent { kind, mode, path, before, after, changed };
+        let tags = self.tags_of(&path);
+        let ev = FimEvent { kind, mode, path, before, after, changed, tags };
         // The alert goes out before the commit that records it (see `commit`) and,
         // when asked, before this change's own SQL, so that cannot hold it up.
         let (_, sink) = self.journal.tx()?;

@@ -127,6 +127,14 @@ where
     if let Some(d) = &f.digests {
         let _ = write!(s, " - MD5: {}\n - SHA1: {}\n - SHA256: {}\n", d.md5, d.sha1, d.sha256);
     }
+    // After the attributes (and where Wazuh puts "What changed:"), as Wazuh
+    // 4.14's alert writer (analysisd/alerts/log.c) lists them.
+    if !ev.tags.is_empty() {
+        s.push_str("\nTags:\n");
+        for t in &ev.tags {
+            let _ = writeln!(s, " - {t}");
+        }
+    }
     s.push('\n');
     s
 }
@@ -278,6 +286,9 @@ struct Syscheck<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     inode_before: Option<u64>,
     inode_after: u64,
+    /// An array, as Wazuh's to_json.c splits the tags; absent when there are none.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tags: &'a [String],
     /// Absent, not empty, when nothing changed (added, deleted).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     changed_attributes: Vec<&'static str>,
@@ -343,6 +354,7 @@ where
         mtime_after: mtime(f.mtime),
         inode_before: was(Attr::Inode).map(|o| o.inode),
         inode_after: f.inode,
+        tags: &ev.tags,
         changed_attributes: ev.changed.iter().map(|a| a.as_str()).collect(),
         event: ev.kind.as_str(),
     };

@@ -29,6 +29,7 @@ impl fmt::Display for Config {
             }
             writeln!(f, "follow_symlinks = {}", d.follow_symlinks)?;
             writeln!(f, "max_file_size = {}", d.max_file_size)?;
+            writeln!(f, "tags = {:?}", d.tags)?;
         }
         writeln!(f, "\n[scan]")?;
         writeln!(f, "frequency = {:?}", format_duration(self.scan.frequency))?;

@@ -86,6 +86,8 @@ pub struct DirConfig {
     pub follow_symlinks: bool,
     /// Files larger than this are recorded without hashes.
     pub max_file_size: u64,
+    /// Added to every FIM alert of this folder (Wazuh's `tags` attribute).
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

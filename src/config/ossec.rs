@@ -1,6 +1,6 @@
 //! Reads a Wazuh `ossec.conf` for operators migrating from Wazuh: the
 //! `<syscheck>` blocks (`<directories>` with `realtime`, `check_all`,
-//! `recursion_level`, `restrict`; `<ignore>`, plain and `type="sregex"`;
+//! `recursion_level`, `restrict`, `tags`; `<ignore>`, plain and `type="sregex"`;
 //! `<frequency>`, `<scan_on_start>`) and the VirusTotal `<integration>`'s
 //! `<api_key>`. It produces the same raw configuration the TOML reader does, so
 //! validation and its errors (file, line, key) are shared. Every option it does
@@ -200,6 +200,7 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
     let mut recursion_level = None;
     let mut restrict = None;
     let mut follow_symlinks = false;
+    let mut tags = Vec::new();
     for (k, v) in &c.attrs {
         let bad = |what: &str| (c.offset, format!("syscheck.directories.{k}"), what.to_string());
         match k.as_str() {
@@ -211,6 +212,7 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
             }
             "restrict" => restrict = Some(spanned(c.offset, sregex_to_regex(v))),
             "follow_symbolic_link" => follow_symlinks = yes_no(v).ok_or_else(|| bad("expected yes or no"))?,
+            "tags" => tags = split_tags(v).into_iter().map(|t| spanned(c.offset, t)).collect(),
             k if k.starts_with("check_") => {
                 warnings.push(format!("<directories {k}=\"{v}\">: fimvt always checks every attribute; not used"))
             }
@@ -227,9 +229,17 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
             restrict: restrict.clone(),
             follow_symlinks,
             max_file_size: None,
+            tags: tags.clone(),
         });
     }
     Ok(())
+}
+
+/// A `tags` attribute as Wazuh reads it: spaces, `!` and `:` removed, then
+/// split on commas, empty tags dropped.
+fn split_tags(v: &str) -> Vec<String> {
+    let clean: String = v.chars().filter(|c| !matches!(c, ' ' | '!' | ':')).collect();
+    clean.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect()
 }
 
 /// A `<directories>` list: paths separated by commas, where `\,` is a comma
@@ -289,6 +299,12 @@ mod tests {
   </integration>
 </ossec_config>
 "#;
+
+    #[test]
+    fn tags_lose_spaces_bangs_and_colons_as_in_wazuh() {
+        assert_eq!(split_tags(" a , b:c,,!d "), ["a", "bc", "d"]);
+        assert!(split_tags(" , ").is_empty());
+    }
 
     #[test]
     fn directory_lists_split_on_commas_but_not_escaped_ones() {

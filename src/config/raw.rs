@@ -50,6 +50,8 @@ pub(super) struct RawDirectory {
     #[serde(default)]
     pub(super) follow_symlinks: bool,
     pub(super) max_file_size: Option<Spanned<SizeValue>>,
+    #[serde(default)]
+    pub(super) tags: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -168,6 +168,21 @@ impl Cx<'_> {
             }
             None => DEFAULT_MAX_FILE_SIZE,
         };
+        let mut tags = Vec::new();
+        for (j, t) in raw.tags.iter().enumerate() {
+            // Wazuh joins tags with commas and strips spaces, `!` and `:`: a tag
+            // holding one would not come out of Wazuh's layout as written.
+            let tag = t.get_ref();
+            let odd = |c: char| c.is_whitespace() || c.is_control() || matches!(c, ',' | '!' | ':');
+            if tag.is_empty() || tag.contains(odd) {
+                return Err(self.err(
+                    Some(t.span()),
+                    &format!("{}[{j}]", key("tags")),
+                    &format!("{tag:?} is not a tag: expected a non-empty word without spaces, ',', '!' or ':'"),
+                ));
+            }
+            tags.push(tag.clone());
+        }
         Ok(DirConfig {
             path,
             realtime: raw.realtime,
@@ -178,6 +193,7 @@ impl Cx<'_> {
             restrict,
             follow_symlinks: raw.follow_symlinks,
             max_file_size,
+            tags,
         })
     }
 

@@ -545,6 +545,7 @@ mod tests {
                 changed: vec![],
                 before: None,
                 after: Some(state(b"a")),
+                tags: vec![],
             };
             store.insert_event(&format!("id{i}"), 10, &ev).unwrap();
         }

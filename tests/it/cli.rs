@@ -268,3 +268,33 @@ fn alert_new_files_no_in_an_ossec_conf_is_ignored_as_wazuh_4_ignores_it() {
     let log = t.alerts_log();
     assert!(log.contains("Rule: 554 (level 5)") && log.contains("new.txt' added"), "{log}");
 }
+
+#[test]
+fn tags_are_read_from_an_ossec_conf_as_wazuh_reads_them_and_checked_in_toml() {
+    // Wazuh's syscheck-config.c strips spaces, '!' and ':' from `tags`, then its
+    // alert writers split on commas, dropping empty ones.
+    let t = Tree::new();
+    let conf = t.dir.path().join("ossec.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<ossec_config><syscheck>\n\
+             <directories tags=\"tag1, tag:2,,!tag3\">{}</directories>\n\
+             </syscheck></ossec_config>\n",
+            t.root().display()
+        ),
+    )
+    .unwrap();
+    let data = t.dir.path().join("var");
+    let out = fimvt(&["check-config", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("tags = [\"tag1\", \"tag2\", \"tag3\"]"), "{stdout}");
+    assert!(!stderr.contains("tags"), "tags are supported, not warned about:\n{stderr}");
+
+    t.write_config("[[directories]]\npath = \"watched\"\ntags = [\"ok\", \"two words\"]\n");
+    let out = fimvt(&["check-config", "--config", t.config().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains(":3: directories[0].tags[1]: \"two words\" is not a tag"), "{err}");
+}

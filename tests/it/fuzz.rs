@@ -66,6 +66,7 @@ fn event(path: PathBuf) -> FimEvent {
         before: None,
         after: Some(after),
         changed: vec![],
+        tags: vec![],
     }
 }
 

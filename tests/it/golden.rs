@@ -1,4 +1,4 @@
-//! Golden tests: the three FIM alert layouts and three VirusTotal ones, in alerts.log
+//! Golden tests: the three FIM alert layouts (one also with tags) and three VirusTotal ones, in alerts.log
 //! and alerts.json, against files written by hand from `shared/reference/wazuh-formats.md`,
 //! the seed, and Wazuh 4.14.7's sources: `ruleset/rules/0015-ossec_rules.xml` and
 //! `0490-virustotal_rules.xml` (groups, `<mitre>`, `no_full_log`),
@@ -118,6 +118,7 @@ fn golden_added() {
         before: None,
         after: Some(after),
         changed: vec![],
+        tags: vec![],
     };
     check(&ev, 1510684983, "1510684983.55139", 1, "added");
 }
@@ -133,8 +134,28 @@ fn golden_modified() {
         before: Some(old),
         after: Some(new),
         changed,
+        tags: vec![],
     };
     check(&ev, 1662759800, "1662759800.1092155", 3, "modified");
+}
+
+#[test]
+fn golden_modified_with_tags() {
+    // Wazuh 4.14.7's analysisd: alerts/log.c lists the tags after the attributes
+    // ("\nTags:\n" then " - <tag>" each); format/to_json.c splits them into the
+    // `syscheck.tags` array, between `inode_after` (`diff`) and `changed_attributes`.
+    let (old, new) = modified_pair();
+    let changed = changed_attributes(&old, &new);
+    let ev = FimEvent {
+        kind: EventKind::Modified,
+        mode: ScanMode::Realtime,
+        path: "/root/test.txt".into(),
+        before: Some(old),
+        after: Some(new),
+        changed,
+        tags: vec!["tag1".into(), "tag2".into()],
+    };
+    check(&ev, 1662759800, "1662759800.1092155", 3, "modified-tags");
 }
 
 #[test]
@@ -147,6 +168,7 @@ fn golden_deleted() {
         before: Some(last),
         after: None,
         changed: vec![],
+        tags: vec![],
     };
     check(&ev, 1662760000, "1662760000.2000", 1, "deleted");
 }

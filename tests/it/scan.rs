@@ -330,3 +330,48 @@ fn a_folder_removed_from_the_configuration_gets_its_553s() {
     let rows: i64 = t.db().query_row("SELECT count(*) FROM files", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 1, "only kept.txt is still recorded");
 }
+
+#[test]
+fn a_tagged_folder_tags_every_alert_of_its_files() {
+    // As wazuh-qa's test_fim/test_files/test_tags: a file added, modified and
+    // deleted in a folder with tags raises alerts that all carry its tags, in
+    // alerts.log after the attributes and as the `syscheck.tags` array. A nested
+    // folder entry of its own, without tags, gives its files none.
+    let t = Tree::new();
+    std::fs::create_dir(t.path("plain")).unwrap();
+    t.write_config(
+        "[general]\ndata_dir = \"var\"\nhostname = \"testhost\"\n\
+         [[directories]]\npath = \"watched\"\ntags = [\"tag1\", \"tag2\"]\n\
+         [[directories]]\npath = \"watched/plain\"\n",
+    );
+    t.scan();
+    let f = t.write("tagged.txt", b"one");
+    let p = t.write("plain/untagged.txt", b"one");
+    t.scan();
+    std::fs::write(&f, b"two").unwrap();
+    t.scan();
+    std::fs::remove_file(&f).unwrap();
+    t.scan();
+
+    let alerts = t.alerts_json();
+    let tagged = events_for(&alerts, f.to_str().unwrap());
+    let kinds: Vec<&str> = tagged.iter().map(|a| a["syscheck"]["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["added", "modified", "deleted"]);
+    for a in &tagged {
+        assert_eq!(a["syscheck"]["tags"], serde_json::json!(["tag1", "tag2"]), "{a}");
+    }
+    let plain = events_for(&alerts, p.to_str().unwrap());
+    assert_eq!(plain.len(), 1);
+    assert!(plain[0]["syscheck"].get("tags").is_none(), "{}", plain[0]);
+
+    let log = t.alerts_log();
+    let entries: Vec<&str> = log.split("** Alert ").filter(|e| !e.is_empty()).collect();
+    assert_eq!(entries.len(), 4, "{log}");
+    for e in entries {
+        if e.contains("untagged.txt") {
+            assert!(!e.contains("Tags:"), "{e}");
+        } else {
+            assert!(e.ends_with("\n\nTags:\n - tag1\n - tag2\n\n"), "the tags close the alert:\n{e}");
+        }
+    }
+}
