@@ -207,6 +207,24 @@ pub fn prepare_data_dir(cfg: &Config) -> anyhow::Result<crate::lock::DataDirLock
     crate::lock::DataDirLock::acquire(dir)
 }
 
+/// Sets the calling thread's nice value to `process_priority`, before it starts
+/// any other: on Linux a nice value is per thread and inherited by the threads a
+/// thread starts, so all of fimvt's work runs at it (the VirusTotal worker 10
+/// levels below, capped at 19). A failure (a negative value without
+/// CAP_SYS_NICE, say) is said and fimvt goes on, as Wazuh's syscheckd does.
+fn set_process_priority(cfg: &Config) {
+    let Some(nice) = cfg.general.process_priority else {
+        return;
+    };
+    // SAFETY: setpriority takes plain integers; who = 0 is the calling thread.
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } != 0 {
+        tracing::warn!(
+            "cannot set process_priority {nice} (the nice value stays as it was): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Opens the database and the alert files of `cfg`'s data folder.
 fn open_recorder(cfg: &Config) -> anyhow::Result<Recorder> {
     let db = cfg.db_path();
@@ -221,6 +239,7 @@ fn open_recorder(cfg: &Config) -> anyhow::Result<Recorder> {
 fn run_daemon(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let cfg = load(config, data_dir)?;
     let _lock = prepare_data_dir(&cfg)?;
+    set_process_priority(&cfg);
     let rec = open_recorder(&cfg)?;
     crate::daemon::run(cfg, config.to_path_buf(), rec)?;
     Ok(ExitCode::SUCCESS)
@@ -229,6 +248,7 @@ fn run_daemon(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode
 fn scan(config: &Path, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let cfg = load(config, data_dir)?;
     let _lock = prepare_data_dir(&cfg)?;
+    set_process_priority(&cfg);
     let mut rec = open_recorder(&cfg)?;
     // Lookups found here are queued (or answered from the cache); `fimvt run`
     // asks VirusTotal. Nothing is lost by scanning without the daemon.

@@ -14,6 +14,10 @@ impl fmt::Display for Config {
         writeln!(f, "hostname = {:?}", self.general.hostname)?;
         writeln!(f, "agent_id = {:?}", self.general.agent_id)?;
         writeln!(f, "agent_name = {:?}", self.general.agent_name)?;
+        match self.general.process_priority {
+            Some(p) => writeln!(f, "process_priority = {p}")?,
+            None => writeln!(f, "# process_priority not set: the nice value fimvt is started with")?,
+        }
         for d in &self.directories {
             writeln!(f, "\n[[directories]]")?;
             writeln!(f, "path = {:?}", d.path.display().to_string())?;

@@ -68,6 +68,9 @@ pub struct General {
     pub hostname: String,
     pub agent_id: String,
     pub agent_name: String,
+    /// The nice value of fimvt's FIM work (Wazuh's `process_priority`); `None`
+    /// keeps the one fimvt was started with.
+    pub process_priority: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +172,8 @@ pub enum PathClass {
 }
 
 pub const DEFAULT_RECURSION_LEVEL: u32 = 256;
+/// Wazuh's syscheckd default `process_priority`, for an ossec.conf without one.
+pub const WAZUH_PROCESS_PRIORITY: i32 = 10;
 /// Wazuh's own ceiling for `recursion_level`.
 pub const MAX_RECURSION_LEVEL: u32 = 320;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;

@@ -1,7 +1,8 @@
 //! Reads a Wazuh `ossec.conf` for operators migrating from Wazuh: the
 //! `<syscheck>` blocks (`<directories>` with `realtime`, `check_all`,
 //! `recursion_level`, `restrict`, `tags`; `<ignore>`, plain and `type="sregex"`;
-//! `<frequency>`, `<scan_on_start>`) and the VirusTotal `<integration>`'s
+//! `<frequency>`, `<scan_on_start>`, `<process_priority>`, 10 when absent as in
+//! Wazuh) and the VirusTotal `<integration>`'s
 //! `<api_key>`. It produces the same raw configuration the TOML reader does, so
 //! validation and its errors (file, line, key) are shared. Every option it does
 //! not support comes back as a warning naming it: nothing is dropped silently.
@@ -140,6 +141,10 @@ pub(super) fn read(text: &str) -> Result<(RawConfig, Vec<String>), ReadError> {
             }
         }
     }
+    // Wazuh's syscheckd runs at nice 10 unless told otherwise.
+    if raw.general.process_priority.is_none() {
+        raw.general.process_priority = Some(spanned(0, i64::from(super::WAZUH_PROCESS_PRIORITY)));
+    }
     // Wazuh's ignores apply to every monitored folder.
     for d in &mut raw.directories {
         for (offset, path) in &ignores {
@@ -174,6 +179,13 @@ fn syscheck(
             "frequency" => {
                 let secs: i64 = c.text.trim().parse().map_err(|_| bad("expected a number of seconds"))?;
                 raw.scan.frequency = Some(spanned(c.offset, DurationValue::Seconds(secs)));
+            }
+            "process_priority" => {
+                let p: i64 = c.text.trim().parse().map_err(|_| bad("expected a nice value, -20 to 19"))?;
+                if !(-20..=19).contains(&p) {
+                    return Err(bad("out of range: expected a nice value, -20 to 19"));
+                }
+                raw.general.process_priority = Some(spanned(c.offset, p));
             }
             "scan_on_start" => {
                 raw.scan.scan_on_start = Some(yes_no(&c.text).ok_or_else(|| bad("expected yes or no"))?);

@@ -33,6 +33,7 @@ pub(super) struct RawGeneral {
     pub(super) hostname: Option<String>,
     pub(super) agent_id: Option<Spanned<String>>,
     pub(super) agent_name: Option<String>,
+    pub(super) process_priority: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]

@@ -94,7 +94,17 @@ impl Cx<'_> {
             None => "000".to_string(),
         };
         let agent_name = raw.agent_name.filter(|n| !n.is_empty()).unwrap_or_else(|| hostname.clone());
-        Ok(General { data_dir, hostname, agent_id, agent_name })
+        let process_priority = match raw.process_priority {
+            Some(p) => Some(i32::try_from(*p.get_ref()).ok().filter(|v| (-20..=19).contains(v)).ok_or_else(|| {
+                self.err(
+                    Some(p.span()),
+                    "general.process_priority",
+                    &format!("{} is out of range: expected a nice value, -20 to 19", p.get_ref()),
+                )
+            })?),
+            None => None,
+        };
+        Ok(General { data_dir, hostname, agent_id, agent_name, process_priority })
     }
 
     pub(super) fn directory(&self, i: usize, raw: RawDirectory, base: &Path) -> Result<DirConfig, ConfigError> {

@@ -298,3 +298,37 @@ fn tags_are_read_from_an_ossec_conf_as_wazuh_reads_them_and_checked_in_toml() {
     let err = stderr_of(&out);
     assert!(err.contains(":3: directories[0].tags[1]: \"two words\" is not a tag"), "{err}");
 }
+
+#[test]
+fn process_priority_is_shown_and_checked_in_ossec_conf_and_toml() {
+    let t = Tree::new();
+    let check = |path: &std::path::Path| fimvt(&["check-config", "--config", path.to_str().unwrap()]);
+    let out = check(&t.config());
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("# process_priority not set"));
+
+    let conf = t.dir.path().join("ossec.conf");
+    let ossec = |extra: &str| {
+        let text = format!(
+            "<ossec_config>\n<syscheck>\n<directories>{}</directories>\n{extra}</syscheck>\n</ossec_config>\n",
+            t.root().display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        check(&conf)
+    };
+    let out = ossec("");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nprocess_priority = 10\n"), "Wazuh's default");
+    let out = ossec("<process_priority>-5</process_priority>\n");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nprocess_priority = -5\n"));
+    assert!(!stderr_of(&out).contains("process_priority"), "supported, not warned about: {}", stderr_of(&out));
+    // Wazuh refuses to start on a value outside -20..19.
+    let out = ossec("<process_priority>20</process_priority>\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains(":4: syscheck.process_priority: out of range"), "{}", stderr_of(&out));
+
+    t.write_config("[general]\nprocess_priority = -21\n[[directories]]\npath = \"watched\"\n");
+    let out = check(&t.config());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr_of(&out).contains(":2: general.process_priority: -21 is out of range"), "{}", stderr_of(&out));
+}

@@ -519,3 +519,50 @@ fn lookups_run_at_a_lower_priority_than_fim_work() {
     d.stop();
     assert_eq!(worker, (writer + 10).min(19), "the VirusTotal thread is 10 nice levels below the writer: {threads:?}");
 }
+
+/// Waits for the VirusTotal thread to lower its priority, stops the daemon, and
+/// returns the nice value of every other thread and of the VirusTotal one.
+fn nice_values(d: Daemon) -> (Vec<(String, i32)>, i32) {
+    let worker = |threads: &[(String, i32)]| threads.iter().find(|(n, _)| n == "virustotal").map(|(_, v)| *v);
+    let mut threads = thread_nice(d.pid());
+    wait_until(5, "the VirusTotal thread to lower its priority", || {
+        threads = thread_nice(d.pid());
+        let fim = threads.iter().find(|(n, _)| n == "writer").map(|(_, v)| *v);
+        worker(&threads).is_some() && worker(&threads) != fim
+    });
+    d.stop();
+    let vt = worker(&threads).unwrap();
+    (threads.into_iter().filter(|(n, _)| n != "virustotal").collect(), vt)
+}
+
+#[test]
+fn process_priority_sets_the_nice_value_of_the_fim_threads_and_the_worker_stays_10_below() {
+    let vt = StandIn::start(found(0));
+    let t = tree(&vt, "");
+    let text = std::fs::read_to_string(t.config()).unwrap();
+    t.write_config(&text.replace("hostname = \"testhost\"\n", "hostname = \"testhost\"\nprocess_priority = 5\n"));
+    let (fim, worker) = nice_values(Daemon::start(&t));
+    for name in ["fimvt", "writer", "checker-0", "alert-sync"] {
+        assert!(fim.iter().any(|(n, _)| n == name), "no {name} thread in {fim:?}");
+    }
+    assert!(fim.iter().all(|(_, nice)| *nice == 5), "every FIM thread at nice 5: {fim:?}");
+    assert_eq!(worker, 15, "the VirusTotal thread 10 levels below");
+}
+
+#[test]
+fn an_ossec_conf_without_process_priority_runs_at_wazuh_s_default_nice_10() {
+    // Wazuh's syscheckd default: <process_priority>10</process_priority>.
+    let vt = StandIn::start(found(0));
+    let t = Tree::new();
+    t.write_config(&format!(
+        "<ossec_config>\n<syscheck><directories realtime=\"yes\">{}</directories></syscheck>\n\
+         <integration><name>virustotal</name><api_key>{KEY}</api_key><hook_url>{}</hook_url></integration>\n\
+         </ossec_config>\n",
+        t.root().display(),
+        vt.url()
+    ));
+    let (fim, worker) = nice_values(Daemon::start(&t));
+    assert!(fim.iter().any(|(n, _)| n == "writer"), "{fim:?}");
+    assert!(fim.iter().all(|(_, nice)| *nice == 10), "every FIM thread at nice 10: {fim:?}");
+    assert_eq!(worker, 19, "the VirusTotal thread 10 levels below, capped at 19");
+}
