@@ -25,11 +25,11 @@ impl fmt::Display for Config {
             writeln!(f, "recursion_level = {}", d.recursion_level)?;
             writeln!(f, "ignore = {:?}", d.ignore_patterns)?;
             if !d.ignore_regex.is_empty() {
-                let r: Vec<&str> = d.ignore_regex.iter().map(|r| r.as_str()).collect();
+                let r: Vec<String> = d.ignore_regex.iter().map(|r| r.to_string()).collect();
                 writeln!(f, "ignore_regex = {r:?}")?;
             }
             if let Some(r) = &d.restrict {
-                writeln!(f, "restrict = {:?}", r.as_str())?;
+                writeln!(f, "restrict = {:?}", r.to_string())?;
             }
             writeln!(f, "follow_symlinks = {}", d.follow_symlinks)?;
             writeln!(f, "max_file_size = {}", d.max_file_size)?;

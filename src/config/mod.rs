@@ -83,9 +83,10 @@ pub struct DirConfig {
     /// The globs as written, for display.
     pub ignore_patterns: Vec<String>,
     ignore: GlobSet,
-    /// Regular expressions of full paths to skip (Wazuh's `<ignore type="sregex">`).
-    pub ignore_regex: Vec<Regex>,
-    pub restrict: Option<Regex>,
+    /// Patterns of full paths to skip (Wazuh's `<ignore type="sregex">`).
+    pub ignore_regex: Vec<Pattern>,
+    /// Only the files whose full path matches are monitored.
+    pub restrict: Option<Pattern>,
     pub follow_symlinks: bool,
     /// Files larger than this are recorded without hashes.
     pub max_file_size: u64,
@@ -156,6 +157,32 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Enough to tell two keys apart, never enough to use one.
         write!(f, "**** ({} characters)", self.0.chars().count())
+    }
+}
+
+/// A regular expression over a full path; a leading `!` in the configuration
+/// negates it, as in Wazuh's sregex (`!\.log$`: everything but logs).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    regex: Regex,
+    negate: bool,
+}
+
+impl Pattern {
+    pub fn new(text: &str) -> Result<Pattern, regex::Error> {
+        let (negate, body) = text.strip_prefix('!').map_or((false, text), |b| (true, b));
+        Ok(Pattern { regex: Regex::new(body)?, negate })
+    }
+
+    pub fn is_match(&self, path: &str) -> bool {
+        self.regex.is_match(path) != self.negate
+    }
+}
+
+impl fmt::Display for Pattern {
+    /// As written in the configuration, so check-config's output reads back.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", if self.negate { "!" } else { "" }, self.regex.as_str())
     }
 }
 

@@ -103,16 +103,22 @@ fn yes_no(v: &str) -> Option<bool> {
     }
 }
 
-/// Wazuh's "sregex": `^`, `$` and `|` are special, everything else is literal.
+/// Wazuh's "sregex" (OS_Match, `os_regex/os_match_compile.c`) as a pattern fimvt
+/// reads (`config::Pattern`): a leading `!` negates the whole; `|` separates
+/// alternatives, each anchored by a leading `^` and a trailing `$`, an empty one
+/// matching everything; everything else is literal; case is ignored, as syscheck
+/// compiles its patterns without `OS_CASE_SENSITIVE`.
 fn sregex_to_regex(s: &str) -> String {
-    s.split('|')
+    let (negate, s) = s.strip_prefix('!').map_or(("", s), |r| ("!", r));
+    let alts: Vec<String> = s
+        .split('|')
         .map(|alt| {
             let (start, rest) = alt.strip_prefix('^').map_or(("", alt), |r| ("^", r));
             let (body, end) = rest.strip_suffix('$').map_or((rest, ""), |b| (b, "$"));
             format!("{start}{}{end}", regex::escape(body))
         })
-        .collect::<Vec<_>>()
-        .join("|")
+        .collect();
+    format!("{negate}(?i:{})", alts.join("|"))
 }
 
 fn spanned<T>(offset: usize, value: T) -> Spanned<T> {
@@ -335,7 +341,7 @@ mod tests {
         assert_eq!(d.recursion_level.as_ref().map(|r| *r.get_ref()), Some(3));
         let globs: Vec<&String> = d.ignore.iter().map(|g| g.get_ref()).collect();
         assert_eq!(globs, ["/a/skip me", "/a/skip me/**"]);
-        assert_eq!(d.ignore_regex[0].get_ref(), r"\.log$|^/a/tmp");
+        assert_eq!(d.ignore_regex[0].get_ref(), r"(?i:\.log$|^/a/tmp)");
         assert!(matches!(raw.scan.frequency.as_ref().map(|f| f.get_ref()), Some(DurationValue::Seconds(43200))));
         assert_eq!(raw.scan.scan_on_start, Some(true));
         assert!(raw.virustotal.enabled);
@@ -361,8 +367,22 @@ mod tests {
 
     #[test]
     fn sregex_is_literal_but_for_anchors_and_alternation() {
-        let re = regex::Regex::new(&sregex_to_regex(".log$|^/tmp")).unwrap();
+        let re = super::super::Pattern::new(&sregex_to_regex(".log$|^/tmp")).unwrap();
         assert!(re.is_match("/x/a.log") && re.is_match("/tmp/x"));
         assert!(!re.is_match("/x/alog"), "the dot is literal in sregex");
+        assert!(!re.is_match("/x/tmp"), "^ anchors at the start");
+    }
+
+    /// OS_Match as `os_match_compile.c` and `os_match_execute.c` define it.
+    #[test]
+    fn sregex_has_wazuhs_negation_case_folding_exact_match_and_empty_alternative() {
+        let m =
+            |pattern: &str, path: &str| super::super::Pattern::new(&sregex_to_regex(pattern)).unwrap().is_match(path);
+        assert!(m("!.exe$", "/w/notes.txt") && !m("!.exe$", "/w/setup.exe"), "! negates the whole pattern");
+        assert!(!m("!.exe$|.msi$", "/w/a.msi"), "...every alternative of it");
+        assert!(m(".EXE$", "/w/setup.exe") && m("^/W/", "/w/x"), "case is ignored");
+        assert!(m("^/w/a$", "/w/a") && !m("^/w/a$", "/w/ab"), "^...$ is the whole path");
+        assert!(m("a$b", "/x/a$b"), "a $ inside an alternative is literal");
+        assert!(m("x|", "/anything"), "an empty alternative matches everything");
     }
 }

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use globset::{GlobBuilder, GlobSetBuilder};
-use regex::Regex;
 use toml::Spanned;
 
 use super::raw::*;
@@ -152,7 +151,7 @@ impl Cx<'_> {
             .iter()
             .enumerate()
             .map(|(j, r)| {
-                Regex::new(r.get_ref()).map_err(|e| {
+                Pattern::new(r.get_ref()).map_err(|e| {
                     self.err(
                         Some(r.span()),
                         &format!("{}[{j}]", key("ignore_regex")),
@@ -163,7 +162,7 @@ impl Cx<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let restrict = match raw.restrict {
             Some(r) => Some(
-                Regex::new(r.get_ref())
+                Pattern::new(r.get_ref())
                     .map_err(|e| self.err(Some(r.span()), &key("restrict"), &format!("bad regular expression: {e}")))?,
             ),
             None => None,

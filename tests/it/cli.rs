@@ -115,7 +115,7 @@ fn the_sample_ossec_conf_runs_and_names_what_it_does_not_use() {
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains(&format!("path = \"{}\"\nrealtime = true", folder.display())), "{stdout}");
     assert!(stdout.contains("frequency = \"12h\""), "{stdout}");
-    assert!(stdout.contains("ignore_regex = [\"\\\\.part$|\\\\.crdownload$\"]"), "{stdout}");
+    assert!(stdout.contains("ignore_regex = [\"(?i:\\\\.part$|\\\\.crdownload$)\"]"), "{stdout}");
     assert!(stdout.contains("enabled = true") && !stdout.contains("API_KEY"), "{stdout}");
     for unsupported in ["<group>", "<alert_format>"] {
         assert!(stderr.contains(unsupported), "{unsupported} is not reported:\n{stderr}");

@@ -375,3 +375,36 @@ fn a_tagged_folder_tags_every_alert_of_its_files() {
         }
     }
 }
+
+#[test]
+fn an_ossec_conf_sregex_ignore_negates_and_ignores_case_as_wazuh_does() {
+    // `<ignore type="sregex">!.exe$</ignore>`: ignore everything but .exe files,
+    // whatever their case (OS_Match, compiled without OS_CASE_SENSITIVE).
+    let t = Tree::new();
+    for name in ["setup.exe", "OTHER.EXE", "notes.txt"] {
+        t.write(name, b"x");
+    }
+    let conf = t.dir.path().join("ossec.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<ossec_config><syscheck>\n<directories>{}</directories>\n\
+             <ignore type=\"sregex\">!.exe$</ignore>\n</syscheck></ossec_config>\n",
+            t.root().display()
+        ),
+    )
+    .unwrap();
+    let data = t.dir.path().join("var");
+    let out = crate::util::fimvt(&["scan", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut recorded: Vec<String> = t
+        .db()
+        .prepare("SELECT path FROM files ORDER BY path")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|p| p.unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    recorded.sort();
+    assert_eq!(recorded, ["OTHER.EXE", "setup.exe"]);
+}
