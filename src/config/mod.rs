@@ -12,7 +12,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use toml::Spanned;
+
 mod display;
+mod env;
 mod ossec;
 mod raw;
 mod units;
@@ -207,6 +210,54 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 1 << 30;
 pub const DEFAULT_BASE_URL: &str = "https://www.virustotal.com";
 pub const API_KEY_ENV: &str = "FIMVT_VT_API_KEY";
 
+/// Expands the TOML's `$VARIABLE` folder paths and ignores as an ossec.conf's
+/// are (`env`): a folder entry per path the variable holds, each inheriting the
+/// entry's settings; an ignore per path, with everything under it. Returns
+/// what could not be used.
+fn expand_env(raw: &mut RawConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let expanded = |entry: &str, warnings: &mut Vec<String>| match env::expand_here(entry) {
+        env::Expansion::Literal => None,
+        env::Expansion::Paths(paths, w) => {
+            warnings.extend(w);
+            Some(paths)
+        }
+        env::Expansion::Unset(w) => {
+            warnings.push(w);
+            Some(Vec::new())
+        }
+    };
+    let mut directories = Vec::new();
+    for mut d in std::mem::take(&mut raw.directories) {
+        let mut ignore = Vec::new();
+        for g in std::mem::take(&mut d.ignore) {
+            match expanded(g.get_ref().trim(), &mut warnings) {
+                None => ignore.push(g),
+                Some(paths) => {
+                    for p in paths {
+                        let escaped = globset::escape(&p);
+                        ignore.push(Spanned::new(g.span(), escaped.clone()));
+                        ignore.push(Spanned::new(g.span(), format!("{escaped}/**")));
+                    }
+                }
+            }
+        }
+        d.ignore = ignore;
+        match expanded(d.path.get_ref().trim(), &mut warnings) {
+            None => directories.push(d),
+            Some(paths) => {
+                for p in paths {
+                    let mut e = d.clone();
+                    e.path = Spanned::new(d.path.span(), p);
+                    directories.push(e);
+                }
+            }
+        }
+    }
+    raw.directories = directories;
+    warnings
+}
+
 impl Config {
     /// Reads and validates `path`. The VirusTotal key may also come from the
     /// `FIMVT_VT_API_KEY` environment variable.
@@ -240,8 +291,14 @@ impl Config {
     /// `source`'s folder).
     pub fn from_str_at(text: &str, source: &Path, env_api_key: Option<String>) -> Result<Config, ConfigError> {
         let cx = Cx { text, file: source };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
-        Self::validate(&cx, raw, source, env_api_key)
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        let warnings = expand_env(&mut raw);
+        if raw.directories.is_empty() && !warnings.is_empty() {
+            return Err(cx.err(None, "directories", &format!("nothing to monitor: {}", warnings.join("; "))));
+        }
+        let mut cfg = Self::validate(&cx, raw, source, env_api_key)?;
+        cfg.warnings.extend(warnings);
+        Ok(cfg)
     }
 
     fn validate(

@@ -1,7 +1,7 @@
 //! Reads a Wazuh `ossec.conf` for operators migrating from Wazuh: the
 //! `<syscheck>` blocks (`<directories>` with `realtime`, `check_all`,
 //! `recursion_level`, `restrict`, `tags`; `<ignore>`, plain and `type="sregex"`;
-//! `<frequency>`, `<scan_on_start>`, `<process_priority>`, 10 when absent as in
+//! a path or plain ignore that is a `$VARIABLE` expanded as Wazuh does; `<frequency>`, `<scan_on_start>`, `<process_priority>`, 10 when absent as in
 //! Wazuh) and the VirusTotal `<integration>`'s
 //! `<api_key>`. It produces the same raw configuration the TOML reader does, so
 //! validation and its errors (file, line, key) are shared. Every option it does
@@ -13,6 +13,7 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use toml::Spanned;
 
+use super::env;
 use super::raw::{DurationValue, RawConfig, RawDirectory};
 
 /// An element, with the byte offset of its start tag (for error lines).
@@ -177,7 +178,11 @@ fn syscheck(
         match c.name.as_str() {
             "directories" => directories(c, raw, warnings)?,
             "ignore" => match c.attrs.iter().find(|(k, _)| k == "type").map(|(_, v)| v.as_str()) {
-                None => ignores.push((c.offset, c.text.trim().to_string())),
+                None => {
+                    for path in expanded(c.text.trim(), warnings) {
+                        ignores.push((c.offset, path));
+                    }
+                }
                 Some("sregex") => ignore_regexes.push((c.offset, sregex_to_regex(c.text.trim()))),
                 Some(other) => warnings
                     .push(format!("<ignore type=\"{other}\">: only plain and sregex ignores are supported; not used")),
@@ -237,9 +242,9 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
             other => warnings.push(format!("<directories {other}=\"{v}\">: not supported by fimvt, not used")),
         }
     }
-    for path in split_paths(&c.text) {
+    for path in split_paths(&c.text).iter().flat_map(|p| expanded(p, warnings)) {
         raw.directories.push(RawDirectory {
-            path: spanned(c.offset, path.to_string()),
+            path: spanned(c.offset, path),
             realtime,
             recursion_level: recursion_level.clone(),
             ignore: Vec::new(),
@@ -251,6 +256,22 @@ fn directories(c: &Node, raw: &mut RawConfig, warnings: &mut Vec<String>) -> Res
         });
     }
     Ok(())
+}
+
+/// An entry with its environment variable expanded (`config::env`): the paths
+/// it stands for, what could not be used named in `warnings`.
+fn expanded(entry: &str, warnings: &mut Vec<String>) -> Vec<String> {
+    match env::expand_here(entry) {
+        env::Expansion::Literal => vec![entry.to_string()],
+        env::Expansion::Paths(paths, w) => {
+            warnings.extend(w);
+            paths
+        }
+        env::Expansion::Unset(w) => {
+            warnings.push(w);
+            Vec::new()
+        }
+    }
 }
 
 /// A `tags` attribute as Wazuh reads it: spaces, `!` and `:` removed, then

@@ -36,7 +36,7 @@ pub(super) struct RawGeneral {
     pub(super) process_priority: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDirectory {
     pub(super) path: Spanned<String>,
@@ -84,7 +84,7 @@ pub(super) struct RawVirusTotal {
     pub(super) concurrency: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(untagged)]
 pub(super) enum SizeValue {
     Bytes(i64),

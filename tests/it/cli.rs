@@ -332,3 +332,83 @@ fn process_priority_is_shown_and_checked_in_ossec_conf_and_toml() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).contains(":2: general.process_priority: -21 is out of range"), "{}", stderr_of(&out));
 }
+
+/// `fimvt` with extra environment variables.
+fn fimvt_with_env(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fimvt"));
+    cmd.args(args).env_remove("FIMVT_VT_API_KEY").env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run fimvt")
+}
+
+#[test]
+fn environment_variables_in_ossec_conf_paths_and_ignores_expand_as_in_wazuh() {
+    // Wazuh on Linux: an entry `$NAME` is the variable's value, `:` separating
+    // several paths; an unset one is reported and nothing is monitored for it.
+    let t = Tree::new();
+    let (a, b) = (t.root(), t.dir.path().canonicalize().unwrap().join("other"));
+    std::fs::create_dir(&b).unwrap();
+    let conf = t.dir.path().join("ossec.conf");
+    std::fs::write(
+        &conf,
+        "<ossec_config><syscheck>\n\
+         <directories>$FIMVT_TEST_DIR</directories>\n\
+         <directories>$FIMVT_TEST_UNSET_DIR</directories>\n\
+         <ignore>$FIMVT_TEST_IGNORE</ignore>\n\
+         </syscheck></ossec_config>\n",
+    )
+    .unwrap();
+    let data = t.dir.path().join("var");
+    let dirs = format!("{}:{}", a.display(), b.display());
+    let ignore = a.join("skip");
+    let env = [("FIMVT_TEST_DIR", dirs.as_ref()), ("FIMVT_TEST_IGNORE", ignore.as_os_str())];
+    let scan = || {
+        let out =
+            fimvt_with_env(&["scan", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()], &env);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        stderr_of(&out)
+    };
+    let stderr = scan();
+    assert!(
+        stderr.contains("$FIMVT_TEST_UNSET_DIR: could not expand the environment variable FIMVT_TEST_UNSET_DIR"),
+        "{stderr}"
+    );
+    t.write("new.txt", b"a");
+    t.write("skip/hidden.txt", b"b");
+    std::fs::write(b.join("also.txt"), b"c").unwrap();
+    scan();
+    let log = t.alerts_log();
+    assert!(log.contains(&format!("File '{}' added", a.join("new.txt").display())), "{log}");
+    assert!(log.contains(&format!("File '{}' added", b.join("also.txt").display())), "{log}");
+    assert!(!log.contains("hidden.txt"), "the ignored variable's path is ignored:\n{log}");
+}
+
+#[test]
+fn a_toml_folder_path_or_ignore_may_be_an_environment_variable() {
+    let t = Tree::new();
+    let (a, b) = (t.root(), t.dir.path().canonicalize().unwrap().join("other"));
+    std::fs::create_dir(&b).unwrap();
+    t.write_config(
+        "[general]\ndata_dir = \"var\"\n[[directories]]\npath = \"$FIMVT_TEST_DIR\"\nrealtime = false\n\
+         ignore = [\"$FIMVT_TEST_IGNORE\"]\n",
+    );
+    let dirs = format!("{}:{}", a.display(), b.display());
+    let ignore = a.join("skip");
+    let env = [("FIMVT_TEST_DIR", dirs.as_ref()), ("FIMVT_TEST_IGNORE", ignore.as_os_str())];
+    let out = fimvt_with_env(&["check-config", "--config", t.config().to_str().unwrap()], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for d in [&a, &b] {
+        assert!(stdout.contains(&format!("path = \"{}\"\nrealtime = false", d.display())), "{stdout}");
+    }
+    assert_eq!(stdout.matches(&format!("{}/**", ignore.display())).count(), 2, "each entry ignores it: {stdout}");
+    let out = fimvt_with_env(&["check-config", "--config", t.config().to_str().unwrap()], &[]);
+    assert!(!out.status.success(), "an unset variable leaves nothing to monitor");
+    assert!(
+        stderr_of(&out).contains("could not expand the environment variable FIMVT_TEST_DIR"),
+        "{}",
+        stderr_of(&out)
+    );
+}
