@@ -63,9 +63,94 @@ pub fn look(cfg: &Config, path: &Path) -> Presence {
     }
 }
 
+/// The file systems `skip_nfs`, `skip_dev`, `skip_sys` and `skip_proc` keep out
+/// of the monitor, told by `statfs`'s `f_type` as Wazuh's `HasFilesystem`
+/// (`src/shared/fs_op.c`) tells them: NFS and CIFS for `skip_nfs`; devfs, and a
+/// tmpfs mounted without `nodev` (what `/dev` is today: devtmpfs reports
+/// tmpfs's type) for `skip_dev`; sysfs for `skip_sys`; proc for `skip_proc`.
+/// Returns the option that skips `path`'s file system, and its name. A path
+/// `statfs` cannot look at is not skipped, as in Wazuh.
+pub fn skipped_file_system(cfg: &Config, path: &Path) -> Option<(&'static str, &'static str)> {
+    use std::os::unix::ffi::OsStrExt;
+    let skip = &cfg.scan.skip_fs;
+    if !(skip.nfs || skip.dev || skip.sys || skip.proc) {
+        return None;
+    }
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: a NUL-terminated path and a buffer of the size statfs writes.
+    if unsafe { libc::statfs(c_path.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statfs succeeded, so it filled the buffer.
+    let f_type = unsafe { st.assume_init() }.f_type as u64 & 0xffff_ffff;
+    // Mount flags come from statvfs; only a tmpfs needs them.
+    let nodev = f_type == TMPFS && {
+        let mut vfs = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: as above; a failed call leaves the tmpfs counted as nodev, not skipped.
+        unsafe {
+            libc::statvfs(c_path.as_ptr(), vfs.as_mut_ptr()) != 0 || vfs.assume_init().f_flag & libc::ST_NODEV != 0
+        }
+    };
+    file_system_skip(f_type, nodev, skip)
+}
+
+const DEVFS: u64 = 0x1373;
+const NFS: u64 = 0x6969;
+const PROC: u64 = 0x9fa0;
+const TMPFS: u64 = 0x0102_1994;
+const SYSFS: u64 = 0x6265_6572;
+const CIFS: u64 = 0xff53_4d42;
+
+/// Whether a walk leaves `path` (a folder, or a followed symlink) out for its
+/// file system; said in the log when it does.
+pub fn walk_skips(cfg: &Config, path: &Path) -> bool {
+    let Some((option, name)) = skipped_file_system(cfg, path) else {
+        return false;
+    };
+    tracing::info!(path = %crate::textutil::escape_path(path), "not monitored: on a {name} file system ({option} is on)");
+    true
+}
+
+/// `skipped_file_system`'s rule, on `f_type` and whether the mount is `nodev`.
+fn file_system_skip(f_type: u64, nodev: bool, skip: &crate::config::SkipFs) -> Option<(&'static str, &'static str)> {
+    let (on, option, name) = match f_type {
+        NFS => (skip.nfs, "skip_nfs", "NFS"),
+        CIFS => (skip.nfs, "skip_nfs", "CIFS"),
+        DEVFS => (skip.dev, "skip_dev", "devfs"),
+        TMPFS if !nodev => (skip.dev, "skip_dev", "device (tmpfs without nodev)"),
+        SYSFS => (skip.sys, "skip_sys", "sysfs"),
+        PROC => (skip.proc, "skip_proc", "proc"),
+        _ => return None,
+    };
+    on.then_some((option, name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SkipFs;
+
+    #[test]
+    fn each_skip_option_covers_the_file_systems_wazuh_gives_it() {
+        let all = SkipFs { nfs: true, dev: true, sys: true, proc: true };
+        let none = SkipFs { nfs: false, dev: false, sys: false, proc: false };
+        for (f_type, option) in [
+            (0x6969, "skip_nfs"),
+            (0xff53_4d42, "skip_nfs"),
+            (0x1373, "skip_dev"),
+            (0x0102_1994, "skip_dev"),
+            (0x6265_6572, "skip_sys"),
+            (0x9fa0, "skip_proc"),
+        ] {
+            assert_eq!(file_system_skip(f_type, false, &all).map(|s| s.0), Some(option), "{f_type:#x}");
+            assert_eq!(file_system_skip(f_type, false, &none), None, "{f_type:#x} with {option} off");
+        }
+        assert_eq!(file_system_skip(0x0102_1994, true, &all), None, "a nodev tmpfs (a usual /tmp) is no device");
+        assert_eq!(file_system_skip(0xef53, false, &all), None, "ext4 is never skipped");
+        let only_proc = SkipFs { proc: true, ..none };
+        assert_eq!(file_system_skip(0x6265_6572, false, &only_proc), None, "skip_proc leaves sysfs alone");
+    }
 
     fn config(dir: &Path, follow: bool) -> Config {
         let text = format!(

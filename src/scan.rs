@@ -167,13 +167,14 @@ fn walk(
         let walker = walkdir::WalkDir::new(&dir.path).follow_links(dir.follow_symlinks).into_iter();
         let walker = walker.filter_entry(|e| {
             if !e.file_type().is_dir() {
-                return true;
+                return !e.path_is_symlink() || !presence::walk_skips(cfg, e.path());
             }
             // Another, more specific entry walks its own tree with its own settings.
             if e.depth() > 0 && cfg.directories.iter().any(|o| o.path == e.path()) {
                 return false;
             }
             matches!(cfg.classify(e.path(), e.file_type()), PathClass::Dir { .. })
+                && !presence::walk_skips(cfg, e.path())
         });
         for entry in walker {
             let entry = match entry {
@@ -317,10 +318,12 @@ impl ScanRecording<'_> {
         let mut paths: Vec<PathBuf> = unseen.into_keys().collect();
         paths.sort();
         for path in paths {
-            let still_monitored = self.cfg.file_rules_match(&path).is_some();
+            let still_monitored =
+                self.cfg.file_rules_match(&path).is_some() && presence::skipped_file_system(self.cfg, &path).is_none();
             if !still_monitored {
-                // The configuration no longer covers it: deleted as far as FIM is
-                // concerned, as Wazuh reports the files of a folder removed from it.
+                // The configuration no longer covers it (or its file system is one
+                // skipped now): deleted as far as FIM is concerned, as Wazuh reports
+                // the files its scan no longer reaches.
                 let kind = self.rec.file_gone(path, self.mode, self.baseline)?;
                 self.count(kind);
             } else {

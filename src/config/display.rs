@@ -44,6 +44,11 @@ impl fmt::Display for Config {
         };
         writeln!(f, "rehash = {rehash:?}")?;
         writeln!(f, "threads = {}", self.scan.threads)?;
+        let skip = &self.scan.skip_fs;
+        writeln!(f, "skip_nfs = {}", skip.nfs)?;
+        writeln!(f, "skip_dev = {}", skip.dev)?;
+        writeln!(f, "skip_sys = {}", skip.sys)?;
+        writeln!(f, "skip_proc = {}", skip.proc)?;
         writeln!(f, "\n[realtime]")?;
         writeln!(f, "settle = {:?}", format_duration(self.realtime.settle))?;
         writeln!(f, "queue_capacity = {}", self.realtime.queue_capacity)?;

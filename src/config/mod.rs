@@ -112,6 +112,18 @@ pub struct ScanConfig {
     pub rehash: Rehash,
     /// Hashing threads; defaults to the number of cores.
     pub threads: usize,
+    /// File systems left out of the walks (`presence::skipped_file_system`).
+    pub skip_fs: SkipFs,
+}
+
+/// `skip_nfs`, `skip_dev`, `skip_sys`, `skip_proc`: all on unless said
+/// otherwise, Wazuh's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkipFs {
+    pub nfs: bool,
+    pub dev: bool,
+    pub sys: bool,
+    pub proc: bool,
 }
 
 /// `Debug` is safe: the key is a [`Secret`].

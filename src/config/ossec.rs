@@ -198,6 +198,17 @@ fn syscheck(
                 }
                 raw.general.process_priority = Some(spanned(c.offset, p));
             }
+            // Wazuh's `syscheck-config.c`: exactly `yes` or `no`, else the block is refused.
+            "skip_nfs" | "skip_dev" | "skip_sys" | "skip_proc" => {
+                let on = yes_no(&c.text).ok_or_else(|| bad("expected yes or no"))?;
+                let slot = match c.name.as_str() {
+                    "skip_nfs" => &mut raw.scan.skip_nfs,
+                    "skip_dev" => &mut raw.scan.skip_dev,
+                    "skip_sys" => &mut raw.scan.skip_sys,
+                    _ => &mut raw.scan.skip_proc,
+                };
+                *slot = Some(on);
+            }
             "scan_on_start" => {
                 raw.scan.scan_on_start = Some(yes_no(&c.text).ok_or_else(|| bad("expected yes or no"))?);
             }
@@ -371,6 +382,24 @@ mod tests {
         for name in ["report_changes", "alert_new_files", "<group>", "<global>"] {
             assert!(all.contains(name), "{name} not reported in:\n{all}");
         }
+    }
+
+    #[test]
+    fn skip_options_are_read_and_anything_but_yes_or_no_is_refused() {
+        let conf = |body: &str| {
+            format!("<ossec_config><syscheck>{body}<directories>/a</directories></syscheck></ossec_config>")
+        };
+        let (raw, warnings) = read(&conf(
+            "<skip_nfs>no</skip_nfs><skip_dev>yes</skip_dev><skip_sys>no</skip_sys><skip_proc>no</skip_proc>",
+        ))
+        .unwrap();
+        assert_eq!(
+            (raw.scan.skip_nfs, raw.scan.skip_dev, raw.scan.skip_sys, raw.scan.skip_proc),
+            (Some(false), Some(true), Some(false), Some(false))
+        );
+        assert!(warnings.iter().all(|w| !w.contains("skip_")), "{warnings:?}");
+        let Err((_, key, _)) = read(&conf("<skip_proc>maybe</skip_proc>")) else { panic!("maybe is no yes/no") };
+        assert_eq!(key, "syscheck.skip_proc");
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub(super) struct RawScan {
     pub(super) scan_on_start: Option<bool>,
     pub(super) rehash: Option<Spanned<String>>,
     pub(super) threads: Option<Spanned<i64>>,
+    pub(super) skip_nfs: Option<bool>,
+    pub(super) skip_dev: Option<bool>,
+    pub(super) skip_sys: Option<bool>,
+    pub(super) skip_proc: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -239,7 +239,13 @@ impl Cx<'_> {
                 .ok_or_else(|| self.err(Some(t.span()), "scan.threads", "expected 1 to 256"))?,
             None => cores,
         };
-        Ok(ScanConfig { frequency, scan_on_start: raw.scan_on_start.unwrap_or(true), rehash, threads })
+        let skip_fs = SkipFs {
+            nfs: raw.skip_nfs.unwrap_or(true),
+            dev: raw.skip_dev.unwrap_or(true),
+            sys: raw.skip_sys.unwrap_or(true),
+            proc: raw.skip_proc.unwrap_or(true),
+        };
+        Ok(ScanConfig { frequency, scan_on_start: raw.scan_on_start.unwrap_or(true), rehash, threads, skip_fs })
     }
 
     pub(super) fn duration(&self, v: &Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {

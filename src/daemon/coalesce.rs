@@ -19,6 +19,7 @@ use super::Control;
 use super::writer::Msg;
 use crate::config::{Config, PathClass};
 use crate::fim::ScanMode;
+use crate::presence;
 use crate::textutil::escape_path;
 use crate::watch::{self, Urgency, WatchEvent};
 
@@ -271,7 +272,11 @@ impl<'a> Coalescer<'a> {
         let follow = self.cfg.follows_symlinks(dir);
         let walker = walkdir::WalkDir::new(dir).follow_links(follow).into_iter();
         let walker = walker.filter_entry(|e| {
-            !e.file_type().is_dir() || matches!(self.cfg.classify(e.path(), e.file_type()), PathClass::Dir { .. })
+            if !e.file_type().is_dir() {
+                return !e.path_is_symlink() || !presence::walk_skips(self.cfg, e.path());
+            }
+            matches!(self.cfg.classify(e.path(), e.file_type()), PathClass::Dir { .. })
+                && !presence::walk_skips(self.cfg, e.path())
         });
         for entry in walker.flatten() {
             if matches!(self.cfg.classify(entry.path(), entry.file_type()), PathClass::File { .. }) {

@@ -96,7 +96,7 @@ fn a_symlink_planted_among_fimvts_files_is_never_written_through() {
 fn a_monitored_folder_that_is_a_mount_point_is_scanned() {
     in_mount_namespace("faults::a_monitored_folder_that_is_a_mount_point_is_scanned", || {
         let t = Tree::new();
-        let _tmpfs = Tmpfs::mount(&t.root(), "size=4m");
+        let _tmpfs = Tmpfs::mount(&t.root(), "size=4m,nodev");
         t.write("on-tmpfs.txt", b"1");
         let summary = t.scan();
         assert!(summary.contains(": 1 files"), "{summary}");

@@ -408,3 +408,86 @@ fn an_ossec_conf_sregex_ignore_negates_and_ignores_case_as_wazuh_does() {
     recorded.sort();
     assert_eq!(recorded, ["OTHER.EXE", "setup.exe"]);
 }
+
+/// `fimvt scan` of a config whose one folder is `/proc` (only `/proc/version`, so
+/// the scan stays small); returns the summary and the log.
+fn scan_proc(t: &Tree, skip_proc: Option<&str>, ossec: bool) -> (String, String) {
+    let data = t.dir.path().join("var");
+    let conf = if ossec {
+        let conf = t.dir.path().join("ossec.conf");
+        let skip = skip_proc.map(|v| format!("<skip_proc>{v}</skip_proc>")).unwrap_or_default();
+        std::fs::write(
+            &conf,
+            format!(
+                "<ossec_config><syscheck>{skip}\n\
+                 <directories recursion_level=\"0\" restrict=\"^/proc/version$\">/proc</directories>\n\
+                 </syscheck></ossec_config>\n"
+            ),
+        )
+        .unwrap();
+        conf
+    } else {
+        let skip = skip_proc.map(|v| format!("[scan]\nskip_proc = {v}\n")).unwrap_or_default();
+        t.write_config(&format!(
+            "[general]\ndata_dir = \"var\"\n[[directories]]\npath = \"/proc\"\nrealtime = false\n\
+             recursion_level = 0\nrestrict = \"^/proc/version$\"\n{skip}"
+        ));
+        t.config()
+    };
+    let out = crate::util::fimvt(&["scan", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    (stdout.into_owned(), stderr.into_owned())
+}
+
+#[test]
+fn a_folder_on_proc_is_skipped_unless_skip_proc_is_off() {
+    // Wazuh's HasFilesystem (src/shared/fs_op.c): statfs says proc, and skip_proc
+    // (yes by default) leaves it out; the configured folder itself is checked.
+    let skipped = "not monitored: on a proc file system (skip_proc is on)";
+    for (skip, ossec) in [(None, false), (Some("true"), false), (None, true), (Some("yes"), true)] {
+        let t = Tree::new();
+        let (summary, log) = scan_proc(&t, skip, ossec);
+        assert!(summary.contains(": 0 files"), "{skip:?} ossec={ossec}: {summary}");
+        assert!(log.contains(skipped) && log.contains("/proc"), "{skip:?} ossec={ossec}: {log}");
+    }
+    for (skip, ossec) in [("false", false), ("no", true)] {
+        let t = Tree::new();
+        let (summary, log) = scan_proc(&t, Some(skip), ossec);
+        assert!(summary.contains(": 1 files"), "{skip} ossec={ossec}: {summary}");
+        assert!(!log.contains(skipped), "{log}");
+        let n: i64 =
+            t.db().query_row("SELECT count(*) FROM files WHERE path = '/proc/version'", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "/proc/version is recorded");
+    }
+}
+
+#[test]
+fn a_tmpfs_without_nodev_counts_as_a_device_file_system_for_skip_dev() {
+    // As Wazuh reads statfs: devtmpfs (/dev) reports tmpfs's type, so a tmpfs
+    // mounted without nodev is skip_dev's; one with nodev is an ordinary folder.
+    crate::util::in_mount_namespace("scan::a_tmpfs_without_nodev_counts_as_a_device_file_system_for_skip_dev", || {
+        let t = Tree::new();
+        t.write("on-disk.txt", b"1");
+        for (name, options) in [("dev", "size=1m"), ("nodev", "size=1m,nodev")] {
+            std::fs::create_dir(t.path(name)).unwrap();
+            std::mem::forget(crate::util::Tmpfs::mount(&t.path(name), options));
+            t.write(&format!("{name}/file.txt"), b"2");
+        }
+        let out = t.fimvt(&["scan", "--config", t.config().to_str().unwrap()]);
+        let (summary, log) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(summary.contains(": 2 files"), "on-disk.txt and nodev/file.txt: {summary}{log}");
+        assert!(
+            log.contains("not monitored: on a device (tmpfs without nodev) file system (skip_dev is on)")
+                && log.contains(&format!("{}", t.path("dev").display())),
+            "{log}"
+        );
+        t.write_config(&format!("{}\n[scan]\nskip_dev = false\n", std::fs::read_to_string(t.config()).unwrap()));
+        assert!(t.scan().contains(": 3 files"), "with skip_dev off, the tmpfs is scanned");
+        // On again: what was recorded on the tmpfs is no longer reached, so deleted.
+        t.write_config(&std::fs::read_to_string(t.config()).unwrap().replace("skip_dev = false", ""));
+        let summary = t.scan();
+        assert!(summary.contains(": 2 files") && summary.contains(" 1 deleted"), "{summary}");
+        assert!(t.alerts_log().contains(&format!("File '{}' deleted", t.path("dev/file.txt").display())));
+    });
+}
