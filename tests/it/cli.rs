@@ -210,21 +210,13 @@ fn an_ossec_conf_listing_a_folder_twice_uses_the_later_entry_and_reads_escaped_c
     let dir = t.root();
     let comma = dir.parent().unwrap().join("a,b");
     std::fs::create_dir(&comma).unwrap();
-    let conf = t.dir.path().join("ossec.conf");
     let comma_escaped = comma.display().to_string().replace(',', "\\,");
-    std::fs::write(
-        &conf,
-        format!(
-            "<ossec_config><syscheck>\n\
-             <directories realtime=\"no\" recursion_level=\"1\">{d}</directories>\n\
-             <directories realtime=\"yes\">{d}/,{comma_escaped}</directories>\n\
-             </syscheck></ossec_config>\n",
-            d = dir.display()
-        ),
-    )
-    .unwrap();
-    let data = t.dir.path().join("var");
-    let out = fimvt(&["check-config", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let conf = t.ossec_conf(&format!(
+        "<directories realtime=\"no\" recursion_level=\"1\">{d}</directories>\n\
+         <directories realtime=\"yes\">{d}/,{comma_escaped}</directories>\n",
+        d = dir.display()
+    ));
+    let out = t.fimvt_ossec("check-config", &conf);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout.matches(&format!("path = \"{}\"", dir.display())).count(), 1, "{stdout}");
@@ -238,21 +230,12 @@ fn alert_new_files_no_in_an_ossec_conf_is_ignored_as_wazuh_4_ignores_it() {
     // Wazuh's syscheckd has not read <alert_new_files> since 3.11: a new file in a
     // monitored folder raises 554 whatever it says. The operator is told why.
     let t = Tree::new();
-    let conf = t.dir.path().join("ossec.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "<ossec_config><syscheck>\n\
-             <alert_new_files>no</alert_new_files>\n\
-             <directories>{}</directories>\n\
-             </syscheck></ossec_config>\n",
-            t.root().display()
-        ),
-    )
-    .unwrap();
-    let data = t.dir.path().join("var");
+    let conf = t.ossec_conf(&format!(
+        "<alert_new_files>no</alert_new_files>\n<directories>{}</directories>\n",
+        t.root().display()
+    ));
     let scan = || {
-        let out = fimvt(&["scan", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+        let out = t.fimvt_ossec("scan", &conf);
         assert!(out.status.success(), "{}", stderr_of(&out));
         stderr_of(&out)
     };
@@ -274,19 +257,9 @@ fn tags_are_read_from_an_ossec_conf_as_wazuh_reads_them_and_checked_in_toml() {
     // Wazuh's syscheck-config.c strips spaces, '!' and ':' from `tags`, then its
     // alert writers split on commas, dropping empty ones.
     let t = Tree::new();
-    let conf = t.dir.path().join("ossec.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "<ossec_config><syscheck>\n\
-             <directories tags=\"tag1, tag:2,,!tag3\">{}</directories>\n\
-             </syscheck></ossec_config>\n",
-            t.root().display()
-        ),
-    )
-    .unwrap();
-    let data = t.dir.path().join("var");
-    let out = fimvt(&["check-config", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let conf =
+        t.ossec_conf(&format!("<directories tags=\"tag1, tag:2,,!tag3\">{}</directories>\n", t.root().display()));
+    let out = t.fimvt_ossec("check-config", &conf);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), stderr_of(&out));
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("tags = [\"tag1\", \"tag2\", \"tag3\"]"), "{stdout}");

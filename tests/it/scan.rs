@@ -384,18 +384,11 @@ fn an_ossec_conf_sregex_ignore_negates_and_ignores_case_as_wazuh_does() {
     for name in ["setup.exe", "OTHER.EXE", "notes.txt"] {
         t.write(name, b"x");
     }
-    let conf = t.dir.path().join("ossec.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "<ossec_config><syscheck>\n<directories>{}</directories>\n\
-             <ignore type=\"sregex\">!.exe$</ignore>\n</syscheck></ossec_config>\n",
-            t.root().display()
-        ),
-    )
-    .unwrap();
-    let data = t.dir.path().join("var");
-    let out = crate::util::fimvt(&["scan", "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    let conf = t.ossec_conf(&format!(
+        "<directories>{}</directories>\n<ignore type=\"sregex\">!.exe$</ignore>\n",
+        t.root().display()
+    ));
+    let out = t.fimvt_ossec("scan", &conf);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut recorded: Vec<String> = t
         .db()

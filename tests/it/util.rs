@@ -77,6 +77,20 @@ impl Tree {
         fimvt(args)
     }
 
+    /// Writes `ossec.conf` beside the TOML with `syscheck` as its `<syscheck>`
+    /// block, and returns its path.
+    pub fn ossec_conf(&self, syscheck: &str) -> PathBuf {
+        let conf = self.dir.path().join("ossec.conf");
+        std::fs::write(&conf, format!("<ossec_config><syscheck>\n{syscheck}</syscheck></ossec_config>\n")).unwrap();
+        conf
+    }
+
+    /// `fimvt COMMAND` on an ossec.conf, with this tree's data folder (`var`).
+    pub fn fimvt_ossec(&self, command: &str, conf: &Path) -> Output {
+        let data = self.dir.path().join("var");
+        fimvt(&[command, "--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()])
+    }
+
     /// `fimvt scan` on this tree; panics with its output unless it succeeds.
     pub fn scan(&self) -> String {
         let out = fimvt(&["scan", "--config", self.config().to_str().unwrap()]);
