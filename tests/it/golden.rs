@@ -123,20 +123,24 @@ fn golden_added() {
     check(&ev, 1510684983, "1510684983.55139", 1, "added");
 }
 
-#[test]
-fn golden_modified() {
+/// The golden 550: /root/test.txt modified in realtime, with these tags.
+fn modified_event(tags: Vec<String>) -> FimEvent {
     let (old, new) = modified_pair();
     let changed = changed_attributes(&old, &new);
-    let ev = FimEvent {
+    FimEvent {
         kind: EventKind::Modified,
         mode: ScanMode::Realtime,
         path: "/root/test.txt".into(),
         before: Some(old),
         after: Some(new),
         changed,
-        tags: vec![],
-    };
-    check(&ev, 1662759800, "1662759800.1092155", 3, "modified");
+        tags,
+    }
+}
+
+#[test]
+fn golden_modified() {
+    check(&modified_event(vec![]), 1662759800, "1662759800.1092155", 3, "modified");
 }
 
 #[test]
@@ -144,17 +148,7 @@ fn golden_modified_with_tags() {
     // Wazuh 4.14.7's analysisd: alerts/log.c lists the tags after the attributes
     // ("\nTags:\n" then " - <tag>" each); format/to_json.c splits them into the
     // `syscheck.tags` array, between `inode_after` (`diff`) and `changed_attributes`.
-    let (old, new) = modified_pair();
-    let changed = changed_attributes(&old, &new);
-    let ev = FimEvent {
-        kind: EventKind::Modified,
-        mode: ScanMode::Realtime,
-        path: "/root/test.txt".into(),
-        before: Some(old),
-        after: Some(new),
-        changed,
-        tags: vec!["tag1".into(), "tag2".into()],
-    };
+    let ev = modified_event(vec!["tag1".into(), "tag2".into()]);
     check(&ev, 1662759800, "1662759800.1092155", 3, "modified-tags");
 }
 
