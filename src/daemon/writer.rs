@@ -238,7 +238,10 @@ impl WriterThread {
         let started = Instant::now();
         while self.rec.journal().start_sync()? {
             let done = self.rec.journal().sync_done();
-            let mut changes = if started.elapsed() < SYNC_TAKE_FOR { inbox.rx.clone() } else { never() };
+            // Once a scan or a reopen waits for this commit, the changes behind it
+            // wait too: a change made after a SIGHUP must reach the new alert file.
+            let taking = started.elapsed() < SYNC_TAKE_FOR && inbox.front.is_empty();
+            let mut changes = if taking { inbox.rx.clone() } else { never() };
             let answer = loop {
                 select! {
                     recv(done) -> answer => break answer,
@@ -249,8 +252,12 @@ impl WriterThread {
                             self.handle(m)?;
                         }
                         // A scan or a reopen commits by itself, which would wait for
-                        // (and take) this sync's answer: after this commit.
-                        Ok(m) => inbox.front.push_back(m),
+                        // (and take) this sync's answer: after this commit, and
+                        // before any change that came after it.
+                        Ok(m) => {
+                            inbox.front.push_back(m);
+                            changes = never();
+                        }
                         Err(_) => {
                             changes = never();
                             inbox.close_changes();

@@ -579,3 +579,27 @@ fn a_folder_missing_at_start_is_watched_as_soon_as_it_appears() {
     let errors: i64 = t.db().query_row("SELECT errors FROM scans ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(errors, 0, "the start-up scan counted the missing folder as no error");
 }
+
+#[test]
+fn a_change_after_a_sighup_goes_to_the_new_alert_file_even_while_a_sync_is_slow() {
+    // A slow disk: each alert sync takes 1.5 s (a hook in debug builds). The writer
+    // takes in changes while it waits for a sync; a reopen requested meanwhile
+    // must still come before the changes that follow it, or their alerts land in
+    // the file logrotate just moved away.
+    let t = tree("");
+    let d = Daemon::spawn_with_env(&t, &[("FIMVT_TEST_SYNC_DELAY_MS", "1500")]);
+    d.wait_log(30, "scan complete");
+    let one = t.write("one", b"1");
+    wait_alert(&t, &one, 1); // written at once; its commit waits for the slow sync
+    for name in ["alerts.log", "alerts.json"] {
+        std::fs::rename(t.data(name), t.data(&format!("{name}.1"))).unwrap();
+    }
+    d.signal(libc::SIGHUP);
+    d.wait_log(30, "reopening alert files");
+    let two = t.write("two", b"2");
+    wait_until(30, "the alert for 'two' in the new alerts.log", || t.alerts_log().contains("two' added"));
+    d.stop();
+    let old = std::fs::read_to_string(t.data("alerts.log.1")).unwrap();
+    assert!(old.contains("one' added") && !old.contains("two' added"), "{old}");
+    assert_eq!(alerts_for(&t, &two).len(), 1, "alerted once, in the new file");
+}
