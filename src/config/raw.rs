@@ -66,6 +66,8 @@ pub(super) struct RawScan {
     pub(super) skip_dev: Option<bool>,
     pub(super) skip_sys: Option<bool>,
     pub(super) skip_proc: Option<bool>,
+    pub(super) time: Option<Spanned<String>>,
+    pub(super) day: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
