@@ -57,6 +57,10 @@ impl fmt::Display for Config {
         };
         writeln!(f, "rehash = {rehash:?}")?;
         writeln!(f, "threads = {}", self.scan.threads)?;
+        match self.scan.max_files_per_second {
+            0 => writeln!(f, "max_files_per_second = 0 # no limit")?,
+            n => writeln!(f, "max_files_per_second = {n}")?,
+        }
         let skip = &self.scan.skip_fs;
         writeln!(f, "skip_nfs = {}", skip.nfs)?;
         writeln!(f, "skip_dev = {}", skip.dev)?;

@@ -120,6 +120,8 @@ pub struct ScanConfig {
     /// `time` and `day`: scheduled scans at fixed local times instead of every
     /// `frequency` (which is then a week, the longest gap, as in Wazuh).
     pub schedule: Option<ScanSchedule>,
+    /// At most this many files looked at per second by a scan; 0 is no limit.
+    pub max_files_per_second: u32,
 }
 
 /// `skip_nfs`, `skip_dev`, `skip_sys`, `skip_proc`: all on unless said

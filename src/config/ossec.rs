@@ -3,7 +3,7 @@
 //! `recursion_level`, `restrict`, `tags`; `<ignore>`, plain and `type="sregex"`;
 //! a path or plain ignore that is a `$VARIABLE` expanded as Wazuh does;
 //! `<frequency>`, `<scan_time>`, `<scan_day>`, `<scan_on_start>`,
-//! `<process_priority>`, 10 when absent as in Wazuh) and the VirusTotal
+//! `<max_files_per_second>`, `<process_priority>`, 10 when absent as in Wazuh) and the VirusTotal
 //! `<integration>`'s `<api_key>`. It produces the same raw configuration the
 //! TOML reader does, so validation and its errors (file, line, key) are shared.
 //! Every option it does not support comes back as a warning naming it: nothing
@@ -219,6 +219,18 @@ fn syscheck(
             "scan_day" => {
                 super::schedule::parse_days(&c.text).map_err(|m| bad(&m))?;
                 raw.scan.day = Some(spanned(c.offset, c.text.trim().to_string()));
+            }
+            // Wazuh's `OS_StrIsNum` then `atoi`: digits only, and nothing is 0.
+            "max_files_per_second" => {
+                let t = c.text.trim();
+                let n = if t.is_empty() {
+                    0
+                } else if t.bytes().all(|b| b.is_ascii_digit()) {
+                    t.parse::<u32>().map_err(|_| bad("too large: expected at most 4294967295"))?
+                } else {
+                    return Err(bad("expected a whole number of files per second, 0 for no limit"));
+                };
+                raw.scan.max_files_per_second = Some(spanned(c.offset, i64::from(n)));
             }
             "scan_on_start" => {
                 raw.scan.scan_on_start = Some(yes_no(&c.text).ok_or_else(|| bad("expected yes or no"))?);

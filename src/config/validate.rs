@@ -273,6 +273,17 @@ impl Cx<'_> {
             sys: raw.skip_sys.unwrap_or(true),
             proc: raw.skip_proc.unwrap_or(true),
         };
+        let max_files_per_second = match raw.max_files_per_second {
+            Some(n) => u32::try_from(*n.get_ref()).map_err(|_| {
+                self.err(
+                    Some(n.span()),
+                    "scan.max_files_per_second",
+                    &format!("{} is out of range: expected 0 (no limit) to {}", n.get_ref(), u32::MAX),
+                )
+            })?,
+            // Wazuh's default: no limit.
+            None => 0,
+        };
         Ok(ScanConfig {
             frequency,
             scan_on_start: raw.scan_on_start.unwrap_or(true),
@@ -280,6 +291,7 @@ impl Cx<'_> {
             threads,
             skip_fs,
             schedule,
+            max_files_per_second,
         })
     }
 

@@ -424,3 +424,30 @@ fn scan_time_and_day_are_shown_by_check_config_from_toml_and_ossec_conf() {
     let err = stderr_of(&out);
     assert!(err.contains("ossec.conf:3: syscheck.scan_time: \"noon\" is not a time"), "{err}");
 }
+
+#[test]
+fn max_files_per_second_is_shown_by_check_config_from_toml_and_ossec_conf() {
+    let t = Tree::new();
+    let check = |path: &std::path::Path| {
+        let out = fimvt(&["check-config", "--config", path.to_str().unwrap()]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr_of(&out))
+    };
+    let (_, stdout, _) = check(&t.config());
+    assert!(stdout.contains("\nmax_files_per_second = 0 # no limit\n"), "Wazuh's default:\n{stdout}");
+    let toml = std::fs::read_to_string(t.config()).unwrap();
+    t.write_config(&format!("{toml}[scan]\nmax_files_per_second = -1\n"));
+    let (code, _, stderr) = check(&t.config());
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("fimvt.toml:8: scan.max_files_per_second: -1 is out of range"), "{stderr}");
+
+    let dirs = format!("<directories>{}</directories>\n", t.root().display());
+    let conf = t.ossec_conf(&format!("{dirs}<max_files_per_second>250</max_files_per_second>\n"));
+    let (code, stdout, stderr) = check(&conf);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\nmax_files_per_second = 250\n"), "{stdout}");
+    assert!(!stderr.contains("max_files_per_second"), "supported, not warned about:\n{stderr}");
+    let conf = t.ossec_conf(&format!("{dirs}<max_files_per_second>fast</max_files_per_second>\n"));
+    let (code, _, stderr) = check(&conf);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("ossec.conf:3: syscheck.max_files_per_second: expected a whole number"), "{stderr}");
+}
