@@ -6,7 +6,8 @@
 //! whether a file must be re-read), a pool of hashing threads (one per core by
 //! default), and the calling thread, which is the only one that writes alerts and
 //! the database. The walker skips re-reading a file whose size, mode, owner,
-//! inode, mtime and ctime all match the store (`rehash = "changed"`).
+//! inode, mtime and ctime all match the store (`rehash = "changed"`). With
+//! `max_files_per_second`, the walker hands out at most that many files a second.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -157,6 +158,7 @@ fn walk(
     out: Sender<Outcome>,
 ) -> HashMap<PathBuf, StatKey> {
     let (mut sent_files, mut realtime_folders) = (0u64, 0u64);
+    let mut pace = Pace::new(cfg.scan.max_files_per_second);
     for (d, dir) in cfg.directories.iter().enumerate() {
         // Not there (yet, or any more): nothing to walk, and what was recorded
         // under it is reported gone by the deletions.
@@ -198,6 +200,7 @@ fn walk(
             if !matches!(cfg.classify(entry.path(), entry.file_type()), PathClass::File { dir } if dir == d) {
                 continue;
             }
+            pace.one_more();
             // A path the store does not know needs reading whatever its stat says,
             // and the reader's fstat is the one recorded: skip the lstat here.
             sent_files += 1;
@@ -222,6 +225,38 @@ fn walk(
     }
     let _ = out.send(Outcome::WalkDone { files: sent_files, realtime_folders });
     index
+}
+
+/// `max_files_per_second`, as Wazuh's `check_max_fps` (`syscheckd/src/run_check.c`)
+/// counts it: every file the scan looks at, read or found unchanged by its stat,
+/// and at most `limit` of them in each one-second window; the next one waits for
+/// the next window. It delays files, never skips one. 0 is no limit.
+struct Pace {
+    limit: u32,
+    window: Instant,
+    count: u32,
+}
+
+impl Pace {
+    fn new(limit: u32) -> Pace {
+        Pace { limit, window: Instant::now(), count: 0 }
+    }
+
+    /// Waits, if need be, until one more file fits in the limit.
+    fn one_more(&mut self) {
+        if self.limit == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            (self.window, self.count) = (now, 0);
+        }
+        if self.count >= self.limit {
+            std::thread::sleep((self.window + Duration::from_secs(1)).saturating_duration_since(now));
+            (self.window, self.count) = (Instant::now(), 0);
+        }
+        self.count += 1;
+    }
 }
 
 fn hash_worker(cfg: &Config, work: Receiver<Work>, out: Sender<Outcome>) {

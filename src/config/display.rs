@@ -37,6 +37,19 @@ impl fmt::Display for Config {
         }
         writeln!(f, "\n[scan]")?;
         writeln!(f, "frequency = {:?}", format_duration(self.scan.frequency))?;
+        match self.scan.schedule {
+            None => writeln!(f, "# time and day not set: scans run every frequency")?,
+            Some(s) => {
+                match s.time {
+                    Some(t) => writeln!(f, "time = \"{t}\"")?,
+                    None => writeln!(f, "# time not set: at midnight")?,
+                }
+                match s.days {
+                    Some(d) => writeln!(f, "day = \"{d}\"")?,
+                    None => writeln!(f, "# day not set: every day")?,
+                }
+            }
+        }
         writeln!(f, "scan_on_start = {}", self.scan.scan_on_start)?;
         let rehash = match self.scan.rehash {
             Rehash::Changed => "changed",
@@ -44,6 +57,10 @@ impl fmt::Display for Config {
         };
         writeln!(f, "rehash = {rehash:?}")?;
         writeln!(f, "threads = {}", self.scan.threads)?;
+        match self.scan.max_files_per_second {
+            0 => writeln!(f, "max_files_per_second = 0 # no limit")?,
+            n => writeln!(f, "max_files_per_second = {n}")?,
+        }
         let skip = &self.scan.skip_fs;
         writeln!(f, "skip_nfs = {}", skip.nfs)?;
         writeln!(f, "skip_dev = {}", skip.dev)?;

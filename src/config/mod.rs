@@ -6,7 +6,8 @@
 //!
 //! `raw` holds the serde types as written, `ossec` reads a Wazuh ossec.conf into
 //! them, `validate` turns them into this module's types, `units` parses sizes and
-//! durations, and `display` prints the effective settings for `check-config`.
+//! durations, `schedule` reads scan times and days and says when one is due,
+//! and `display` prints the effective settings for `check-config`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,11 @@ mod display;
 mod env;
 mod ossec;
 mod raw;
+mod schedule;
 mod units;
 mod validate;
 
+pub use schedule::{ScanSchedule, ScanTime, WeekDays};
 pub use units::{format_duration, parse_duration, parse_size};
 pub use validate::system_hostname;
 
@@ -114,6 +117,11 @@ pub struct ScanConfig {
     pub threads: usize,
     /// File systems left out of the walks (`presence::skipped_file_system`).
     pub skip_fs: SkipFs,
+    /// `time` and `day`: scheduled scans at fixed local times instead of every
+    /// `frequency` (which is then a week, the longest gap, as in Wazuh).
+    pub schedule: Option<ScanSchedule>,
+    /// At most this many files looked at per second by a scan; 0 is no limit.
+    pub max_files_per_second: u32,
 }
 
 /// `skip_nfs`, `skip_dev`, `skip_sys`, `skip_proc`: all on unless said
@@ -339,7 +347,7 @@ impl Config {
             }
             directories.push(d);
         }
-        let scan = cx.scan(raw.scan)?;
+        let scan = cx.scan(raw.scan, &mut warnings)?;
         let realtime = cx.realtime(raw.realtime)?;
         let virustotal = cx.virustotal(raw.virustotal, &base, env_api_key)?;
         Ok(Config { source: source.to_path_buf(), general, directories, scan, realtime, virustotal, warnings })
@@ -495,6 +503,48 @@ mod tests {
         assert_eq!(e.line, Some(3), "{e}");
         assert!(e.to_string().contains("bogus"), "{e}");
         assert!(e.to_string().contains("fimvt.toml:3"), "{e}");
+    }
+
+    #[test]
+    fn scan_time_and_day_replace_the_frequency_by_a_week_and_bad_ones_name_file_line_and_key() {
+        let c = load(&format!("{MINIMAL}[scan]\nfrequency = \"1h\"\ntime = \"10pm\"\nday = \"sat\"\n")).unwrap();
+        let s = c.scan.schedule.expect("a schedule");
+        assert_eq!((s.time.unwrap().to_string(), s.days.unwrap().to_string()), ("22:00".into(), "saturday".into()));
+        assert_eq!(c.scan.frequency, Duration::from_secs(7 * 86_400), "Wazuh's run_check.c: a week");
+        assert!(c.warnings.iter().any(|w| w.contains("frequency 1h is not used")), "{:?}", c.warnings);
+        assert!(load(MINIMAL).unwrap().scan.schedule.is_none());
+        for (line, key) in [("time = \"25:00\"", "scan.time"), ("day = \"someday\"", "scan.day")] {
+            let e = load(&format!("{MINIMAL}[scan]\n{line}\n")).unwrap_err();
+            assert_eq!((e.line, e.key.as_str()), (Some(4), key), "{e}");
+            assert!(e.to_string().contains("fimvt.toml:4: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn ossec_scan_time_and_day_are_read_and_bad_ones_name_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ossec.conf");
+        let conf = |extra: &str| {
+            format!(
+                "<ossec_config>\n<syscheck>\n<directories>{}</directories>\n{extra}\n</syscheck>\n</ossec_config>\n",
+                dir.path().display()
+            )
+        };
+        let c =
+            Config::from_ossec_at(&conf("<scan_time>10:30am</scan_time><scan_day>weekdays</scan_day>"), &file, None)
+                .unwrap();
+        let s = c.scan.schedule.expect("a schedule");
+        assert_eq!(s.time.unwrap().to_string(), "10:30");
+        assert_eq!(s.days.unwrap().to_string(), "monday,tuesday,wednesday,thursday,friday");
+        assert!(c.warnings.iter().all(|w| !w.contains("scan_")), "supported, not warned about: {:?}", c.warnings);
+        for (extra, key) in [
+            ("<scan_time>13pm</scan_time>", "syscheck.scan_time"),
+            ("<scan_day>!monday</scan_day>", "syscheck.scan_day"),
+        ] {
+            let e = Config::from_ossec_at(&conf(extra), &file, None).unwrap_err();
+            assert_eq!((e.line, e.key.as_str()), (Some(4), key), "{e}");
+            assert!(e.to_string().contains("ossec.conf:4: "), "{e}");
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Reads a Wazuh `ossec.conf` for operators migrating from Wazuh: the
 //! `<syscheck>` blocks (`<directories>` with `realtime`, `check_all`,
 //! `recursion_level`, `restrict`, `tags`; `<ignore>`, plain and `type="sregex"`;
-//! a path or plain ignore that is a `$VARIABLE` expanded as Wazuh does; `<frequency>`, `<scan_on_start>`, `<process_priority>`, 10 when absent as in
-//! Wazuh) and the VirusTotal `<integration>`'s
-//! `<api_key>`. It produces the same raw configuration the TOML reader does, so
-//! validation and its errors (file, line, key) are shared. Every option it does
-//! not support comes back as a warning naming it: nothing is dropped silently.
+//! a path or plain ignore that is a `$VARIABLE` expanded as Wazuh does;
+//! `<frequency>`, `<scan_time>`, `<scan_day>`, `<scan_on_start>`,
+//! `<max_files_per_second>`, `<process_priority>`, 10 when absent as in Wazuh) and the VirusTotal
+//! `<integration>`'s `<api_key>`. It produces the same raw configuration the
+//! TOML reader does, so validation and its errors (file, line, key) are shared.
+//! Every option it does not support comes back as a warning naming it: nothing
+//! is dropped silently.
 
 use std::ops::Range;
 
@@ -208,6 +210,27 @@ fn syscheck(
                     _ => &mut raw.scan.skip_proc,
                 };
                 *slot = Some(on);
+            }
+            // Refused as Wazuh refuses them (`OS_IsValidUniqueTime`, `OS_IsValidDay`).
+            "scan_time" => {
+                super::schedule::parse_time(&c.text).map_err(|m| bad(&m))?;
+                raw.scan.time = Some(spanned(c.offset, c.text.trim().to_string()));
+            }
+            "scan_day" => {
+                super::schedule::parse_days(&c.text).map_err(|m| bad(&m))?;
+                raw.scan.day = Some(spanned(c.offset, c.text.trim().to_string()));
+            }
+            // Wazuh's `OS_StrIsNum` then `atoi`: digits only, and nothing is 0.
+            "max_files_per_second" => {
+                let t = c.text.trim();
+                let n = if t.is_empty() {
+                    0
+                } else if t.bytes().all(|b| b.is_ascii_digit()) {
+                    t.parse::<u32>().map_err(|_| bad("too large: expected at most 4294967295"))?
+                } else {
+                    return Err(bad("expected a whole number of files per second, 0 for no limit"));
+                };
+                raw.scan.max_files_per_second = Some(spanned(c.offset, i64::from(n)));
             }
             "scan_on_start" => {
                 raw.scan.scan_on_start = Some(yes_no(&c.text).ok_or_else(|| bad("expected yes or no"))?);

@@ -66,6 +66,9 @@ pub(super) struct RawScan {
     pub(super) skip_dev: Option<bool>,
     pub(super) skip_sys: Option<bool>,
     pub(super) skip_proc: Option<bool>,
+    pub(super) time: Option<Spanned<String>>,
+    pub(super) day: Option<Spanned<String>>,
+    pub(super) max_files_per_second: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -12,6 +12,9 @@ use super::raw::*;
 use super::units::{parse_duration, parse_size};
 use super::*;
 
+/// The period of scans when a scan time or day is set (Wazuh's `run_check.c`).
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
 /// Context for error messages: the file and its text, to turn spans into lines.
 pub(super) struct Cx<'a> {
     pub(super) text: &'a str,
@@ -206,8 +209,22 @@ impl Cx<'_> {
         })
     }
 
-    pub(super) fn scan(&self, raw: RawScan) -> Result<ScanConfig, ConfigError> {
-        let frequency = match raw.frequency {
+    pub(super) fn scan(&self, raw: RawScan, warnings: &mut Vec<String>) -> Result<ScanConfig, ConfigError> {
+        let time = match &raw.time {
+            Some(t) => {
+                Some(super::schedule::parse_time(t.get_ref()).map_err(|m| self.err(Some(t.span()), "scan.time", &m))?)
+            }
+            None => None,
+        };
+        let days = match &raw.day {
+            Some(d) => {
+                Some(super::schedule::parse_days(d.get_ref()).map_err(|m| self.err(Some(d.span()), "scan.day", &m))?)
+            }
+            None => None,
+        };
+        let schedule = (time.is_some() || days.is_some()).then_some(ScanSchedule { time, days });
+        let frequency_set = raw.frequency.is_some();
+        let mut frequency = match raw.frequency {
             Some(f) => {
                 let d = self.duration(&f, "scan.frequency")?;
                 if d < Duration::from_secs(1) {
@@ -217,6 +234,17 @@ impl Cx<'_> {
             }
             None => Duration::from_secs(12 * 3600),
         };
+        // Wazuh's run_check.c: with a scan time or day, the period is a week.
+        if schedule.is_some() {
+            if frequency_set {
+                warnings.push(format!(
+                    "frequency {} is not used: with a scan time or day set, scheduled scans run then \
+                     (and at least once a week), as in Wazuh",
+                    format_duration(frequency)
+                ));
+            }
+            frequency = WEEK;
+        }
         let rehash = match raw.rehash {
             Some(r) => match r.get_ref().as_str() {
                 "changed" => Rehash::Changed,
@@ -245,7 +273,26 @@ impl Cx<'_> {
             sys: raw.skip_sys.unwrap_or(true),
             proc: raw.skip_proc.unwrap_or(true),
         };
-        Ok(ScanConfig { frequency, scan_on_start: raw.scan_on_start.unwrap_or(true), rehash, threads, skip_fs })
+        let max_files_per_second = match raw.max_files_per_second {
+            Some(n) => u32::try_from(*n.get_ref()).map_err(|_| {
+                self.err(
+                    Some(n.span()),
+                    "scan.max_files_per_second",
+                    &format!("{} is out of range: expected 0 (no limit) to {}", n.get_ref(), u32::MAX),
+                )
+            })?,
+            // Wazuh's default: no limit.
+            None => 0,
+        };
+        Ok(ScanConfig {
+            frequency,
+            scan_on_start: raw.scan_on_start.unwrap_or(true),
+            rehash,
+            threads,
+            skip_fs,
+            schedule,
+            max_files_per_second,
+        })
     }
 
     pub(super) fn duration(&self, v: &Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {

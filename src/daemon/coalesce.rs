@@ -1,8 +1,8 @@
 //! The coalescer: holds each changed path until it is settled (closed after
 //! writing, or quiet for `settle`), walks new folders (their files may predate
-//! their watch), turns lost events, the watch limit, SIGUSR1 and `[scan]
-//! frequency` into full scans, and dispatches each path to its checker, sharded
-//! by hash so two looks at one file reach the writer in order.
+//! their watch), turns lost events, the watch limit, SIGUSR1, `[scan] frequency`
+//! and the scan time and day into full scans, and dispatches each path to its
+//! checker, sharded by hash so two looks at one file reach the writer in order.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::DefaultHasher;
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Local};
 use crossbeam_channel::{Receiver, Sender, select};
 
 use super::Control;
@@ -49,6 +50,8 @@ pub(super) struct Coalescer<'a> {
     lost: Arc<AtomicBool>,
     scan_queued: Arc<AtomicBool>,
     next_scan: Instant,
+    /// The next scan at `[scan] time`/`day` (local wall-clock time), if set.
+    next_slot: Option<DateTime<Local>>,
     /// Some folder could not be watched: scans run at least every `DEGRADED_PERIOD`.
     degraded: bool,
     /// Set by the watcher when it hits the watch limit (even if its event was lost).
@@ -61,6 +64,10 @@ pub(super) struct Coalescer<'a> {
 
 /// When a new folder is walked the second time (see `Coalescer::walk_new_folder`).
 const REWALK_AFTER: Duration = Duration::from_millis(50);
+
+/// How long the coalescer waits at most before looking at the wall clock again:
+/// its other deadlines are monotonic and do not see a suspend or a clock change.
+const WALL_CLOCK_RECHECK: Duration = Duration::from_secs(30);
 
 /// How often full scans run when part of the tree has no inotify watch.
 const DEGRADED_PERIOD: Duration = Duration::from_secs(600);
@@ -83,6 +90,10 @@ impl<'a> Coalescer<'a> {
     ) -> Coalescer<'a> {
         let degraded = !watch.unwatched.is_empty();
         let missing_roots = watch.missing.clone();
+        let next_slot = cfg.scan.schedule.map(|s| s.next_after(&Local::now()));
+        if let Some(next) = next_slot {
+            tracing::info!(next = %next.format("%Y-%m-%d %H:%M %z"), "next scheduled scan");
+        }
         Coalescer {
             cfg,
             pending: HashMap::new(),
@@ -95,6 +106,7 @@ impl<'a> Coalescer<'a> {
             lost,
             scan_queued,
             next_scan: Instant::now() + scan_period(cfg, degraded),
+            next_slot,
             degraded,
             limit_hit,
             watch,
@@ -115,6 +127,10 @@ impl<'a> Coalescer<'a> {
             if !self.missing_roots.is_empty() {
                 // Poll for a deleted folder's return (it has no watch to tell us).
                 timeout = timeout.min(Duration::from_millis(200));
+            }
+            if let Some(slot) = self.next_slot {
+                let wall = (slot - Local::now()).to_std().unwrap_or_default();
+                timeout = timeout.min(wall.min(WALL_CLOCK_RECHECK));
             }
             select! {
                 recv(events) -> ev => {
@@ -163,7 +179,23 @@ impl<'a> Coalescer<'a> {
                 self.next_scan = Instant::now() + scan_period(self.cfg, self.degraded);
                 self.request_scan("periodic");
             }
+            self.scheduled_scan();
             self.dispatch_due();
+        }
+    }
+
+    /// The scan at `[scan] time`/`day`, when due. As in Wazuh, it also restarts
+    /// the period (a week then, at most `DEGRADED_PERIOD` while degraded).
+    fn scheduled_scan(&mut self) {
+        let (Some(schedule), Some(planned)) = (self.cfg.scan.schedule, self.next_slot) else { return };
+        let (due, next) = schedule.tick(&planned, &Local::now());
+        if next != planned {
+            tracing::info!(next = %next.format("%Y-%m-%d %H:%M %z"), "next scheduled scan");
+        }
+        self.next_slot = Some(next);
+        if due {
+            self.next_scan = Instant::now() + scan_period(self.cfg, self.degraded);
+            self.request_scan("scheduled (scan time/day)");
         }
     }
 

@@ -385,3 +385,69 @@ fn a_toml_folder_path_or_ignore_may_be_an_environment_variable() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn scan_time_and_day_are_shown_by_check_config_from_toml_and_ossec_conf() {
+    let t = Tree::new();
+    let check = |path: &std::path::Path| {
+        let out = fimvt(&["check-config", "--config", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        (String::from_utf8_lossy(&out.stdout).into_owned(), stderr_of(&out))
+    };
+    let (stdout, _) = check(&t.config());
+    assert!(stdout.contains("frequency = \"12h\"\n# time and day not set"), "{stdout}");
+
+    let toml = std::fs::read_to_string(t.config()).unwrap();
+    t.write_config(&format!("{toml}[scan]\ntime = \"22:00\"\nday = \"saturday\"\n"));
+    let (stdout, _) = check(&t.config());
+    assert!(stdout.contains("frequency = \"7d\"\ntime = \"22:00\"\nday = \"saturday\"\n"), "{stdout}");
+
+    // Wazuh's own example forms; the <frequency> beside them is replaced by a week.
+    let conf = t.ossec_conf(&format!(
+        "<frequency>3600</frequency>\n<scan_time>10pm</scan_time>\n<scan_day>sat,sun</scan_day>\n\
+         <directories>{}</directories>\n",
+        t.root().display()
+    ));
+    let (stdout, stderr) = check(&conf);
+    assert!(stdout.contains("frequency = \"7d\"\ntime = \"22:00\"\nday = \"sunday,saturday\"\n"), "{stdout}");
+    assert!(!stderr.contains("scan_time") && !stderr.contains("scan_day"), "supported, not warned about:\n{stderr}");
+    assert!(stderr.contains("frequency 1h is not used"), "{stderr}");
+
+    let conf =
+        t.ossec_conf(&format!("<directories>{}</directories>\n<scan_time>10:30 pm</scan_time>\n", t.root().display()));
+    let (stdout, _) = check(&conf);
+    assert!(stdout.contains("time = \"22:30\"\n# day not set: every day\n"), "{stdout}");
+    let conf =
+        t.ossec_conf(&format!("<directories>{}</directories>\n<scan_time>noon</scan_time>\n", t.root().display()));
+    let out = fimvt(&["check-config", "--config", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("ossec.conf:3: syscheck.scan_time: \"noon\" is not a time"), "{err}");
+}
+
+#[test]
+fn max_files_per_second_is_shown_by_check_config_from_toml_and_ossec_conf() {
+    let t = Tree::new();
+    let check = |path: &std::path::Path| {
+        let out = fimvt(&["check-config", "--config", path.to_str().unwrap()]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), stderr_of(&out))
+    };
+    let (_, stdout, _) = check(&t.config());
+    assert!(stdout.contains("\nmax_files_per_second = 0 # no limit\n"), "Wazuh's default:\n{stdout}");
+    let toml = std::fs::read_to_string(t.config()).unwrap();
+    t.write_config(&format!("{toml}[scan]\nmax_files_per_second = -1\n"));
+    let (code, _, stderr) = check(&t.config());
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("fimvt.toml:8: scan.max_files_per_second: -1 is out of range"), "{stderr}");
+
+    let dirs = format!("<directories>{}</directories>\n", t.root().display());
+    let conf = t.ossec_conf(&format!("{dirs}<max_files_per_second>250</max_files_per_second>\n"));
+    let (code, stdout, stderr) = check(&conf);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\nmax_files_per_second = 250\n"), "{stdout}");
+    assert!(!stderr.contains("max_files_per_second"), "supported, not warned about:\n{stderr}");
+    let conf = t.ossec_conf(&format!("{dirs}<max_files_per_second>fast</max_files_per_second>\n"));
+    let (code, _, stderr) = check(&conf);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("ossec.conf:3: syscheck.max_files_per_second: expected a whole number"), "{stderr}");
+}
