@@ -6,7 +6,6 @@
 //! path that cannot be looked at (EACCES, EIO, ESTALE) may well exist: it keeps
 //! its row.
 
-use std::fs::Metadata;
 use std::io;
 use std::path::Path;
 
@@ -17,10 +16,10 @@ use crate::hash::HashError;
 #[derive(Debug)]
 pub enum Presence {
     /// A regular file (through a symlink where the folder follows them).
-    File(Metadata),
+    File,
     /// Something that cannot be a monitored file: a folder, a FIFO, a device, a
     /// symlink not followed. A file recorded here is gone.
-    Other(Metadata),
+    Other,
     /// Nothing there.
     Gone,
     /// Cannot tell: it may exist. Never a deletion.
@@ -30,7 +29,7 @@ pub enum Presence {
 impl Presence {
     /// Whether a file recorded at this path is gone.
     pub fn is_gone(&self) -> bool {
-        matches!(self, Presence::Gone | Presence::Other(_))
+        matches!(self, Presence::Gone | Presence::Other)
     }
 }
 
@@ -56,8 +55,8 @@ pub fn look(cfg: &Config, path: &Path) -> Presence {
         other => other,
     };
     match md {
-        Ok(md) if md.is_file() => Presence::File(md),
-        Ok(md) => Presence::Other(md),
+        Ok(md) if md.is_file() => Presence::File,
+        Ok(_) => Presence::Other,
         Err(e) if not_there(&e) => Presence::Gone,
         Err(e) => Presence::Unknown(e),
     }
@@ -136,20 +135,20 @@ mod tests {
         let all = SkipFs { nfs: true, dev: true, sys: true, proc: true };
         let none = SkipFs { nfs: false, dev: false, sys: false, proc: false };
         for (f_type, option) in [
-            (0x6969, "skip_nfs"),
-            (0xff53_4d42, "skip_nfs"),
-            (0x1373, "skip_dev"),
-            (0x0102_1994, "skip_dev"),
-            (0x6265_6572, "skip_sys"),
-            (0x9fa0, "skip_proc"),
+            (NFS, "skip_nfs"),
+            (CIFS, "skip_nfs"),
+            (DEVFS, "skip_dev"),
+            (TMPFS, "skip_dev"),
+            (SYSFS, "skip_sys"),
+            (PROC, "skip_proc"),
         ] {
             assert_eq!(file_system_skip(f_type, false, &all).map(|s| s.0), Some(option), "{f_type:#x}");
             assert_eq!(file_system_skip(f_type, false, &none), None, "{f_type:#x} with {option} off");
         }
-        assert_eq!(file_system_skip(0x0102_1994, true, &all), None, "a nodev tmpfs (a usual /tmp) is no device");
+        assert_eq!(file_system_skip(TMPFS, true, &all), None, "a nodev tmpfs (a usual /tmp) is no device");
         assert_eq!(file_system_skip(0xef53, false, &all), None, "ext4 is never skipped");
         let only_proc = SkipFs { proc: true, ..none };
-        assert_eq!(file_system_skip(0x6265_6572, false, &only_proc), None, "skip_proc leaves sysfs alone");
+        assert_eq!(file_system_skip(SYSFS, false, &only_proc), None, "skip_proc leaves sysfs alone");
     }
 
     fn config(dir: &Path, follow: bool) -> Config {
@@ -170,7 +169,7 @@ mod tests {
         let cfg = config(dir.path(), false);
         std::fs::write(w.join("f"), b"x").unwrap();
         std::os::unix::fs::symlink(w.join("f"), w.join("link")).unwrap();
-        assert!(matches!(look(&cfg, &w.join("f")), Presence::File(_)));
+        assert!(matches!(look(&cfg, &w.join("f")), Presence::File));
         assert!(matches!(look(&cfg, &w.join("missing")), Presence::Gone));
         // A folder on the path replaced by a file: ENOTDIR, gone.
         assert!(matches!(look(&cfg, &w.join("f/below")), Presence::Gone));
@@ -189,7 +188,7 @@ mod tests {
         let cfg = config(dir.path(), true);
         std::fs::write(dir.path().join("target"), b"x").unwrap();
         std::os::unix::fs::symlink(dir.path().join("target"), w.join("link")).unwrap();
-        assert!(matches!(look(&cfg, &w.join("link")), Presence::File(_)));
+        assert!(matches!(look(&cfg, &w.join("link")), Presence::File));
         std::fs::remove_file(dir.path().join("target")).unwrap();
         assert!(matches!(look(&cfg, &w.join("link")), Presence::Gone), "its target is gone");
     }

@@ -24,10 +24,10 @@ pub(super) fn checker(cfg: &Config, paths: Receiver<(PathBuf, ScanMode)>, out: S
             }
             // Not there, or not a file (a folder: everything recorded under it
             // may be gone): the writer decides what was recorded there.
-            Presence::Gone | Presence::Other(_) => Msg::Gone(path, mode),
+            Presence::Gone | Presence::Other => Msg::Gone(path, mode),
             // On a file system the walks leave out (said when they did).
-            Presence::File(_) if presence::skipped_file_system(cfg, &path).is_some() => continue,
-            Presence::File(_) => match cfg.file_rules_match(&path) {
+            Presence::File if presence::skipped_file_system(cfg, &path).is_some() => continue,
+            Presence::File => match cfg.file_rules_match(&path) {
                 Some(dir) => {
                     let d = &cfg.directories[dir];
                     let result = hash_file(&path, d.follow_symlinks, d.max_file_size, &mut buf);
